@@ -1,0 +1,1 @@
+"""Landing contract, source-system adapters, the seed generator and the raw loader (pure Python, no Dagster)."""

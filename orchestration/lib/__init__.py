@@ -1,0 +1,1 @@
+"""Small pure helpers used by the Dagster modules, unit-tested without running Dagster."""

@@ -1,0 +1,33 @@
+"""Dagster resources: the DuckDB warehouse and the run's folders, configured from environment variables."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+from dagster import ConfigurableResource
+
+
+class WarehouseResource(ConfigurableResource):
+    """The DuckDB warehouse file. One writer at a time: every connection is closed after use."""
+
+    path: str
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(self.path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+class RunFolders(ConfigurableResource):
+    """The landing folder read by ingestion and the outbound folder the ERP imports from."""
+
+    landing_dir: str
+    outbound_dir: str
+    forecast_workers: int = 0  # 0 = one worker per core

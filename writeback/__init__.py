@@ -1,0 +1,1 @@
+"""Writeback to the ERP (pure Python, no Dagster): batches of absolute target values."""

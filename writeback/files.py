@@ -1,0 +1,103 @@
+"""The file target: CSV files for ERP import plus a manifest, each written atomically.
+
+A batch is named by the sha256 of its content, so writing the same targets twice produces the
+same batch and changes nothing. The manifest is written last: an importer that waits for the
+manifest never sees a batch that is incomplete, and every file is renamed into place whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+MANIFEST_PREFIX = "manifest_"
+
+
+@dataclass(frozen=True)
+class OutboundFile:
+    target_type: str
+    name: str
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    manifest: Path
+    files: tuple[OutboundFile, ...]
+    already_written: bool
+
+
+def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """The exact bytes of a target file: UTF-8 CSV, header row, ISO dates, '\\n' line ends."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n", date_format="%Y-%m-%d", float_format="%.6g")
+    return buffer.getvalue().encode("utf-8")
+
+
+def atomic_write_bytes(path: Path, content: bytes) -> None:
+    """Write to a temporary file in the same folder, flush it to disk, then rename into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_batch(outbound_dir: Path, targets: dict[str, pd.DataFrame], model_version: str) -> BatchResult:
+    """Write one batch of target files and its manifest; a batch already present is left as it is."""
+    outbound_dir.mkdir(parents=True, exist_ok=True)
+    contents = {target_type: frame_to_csv_bytes(frame) for target_type, frame in sorted(targets.items())}
+    batch_digest = hashlib.sha256(model_version.encode())
+    for target_type, content in contents.items():
+        batch_digest.update(target_type.encode())
+        batch_digest.update(hashlib.sha256(content).digest())
+    batch_id = batch_digest.hexdigest()[:16]
+    manifest_path = outbound_dir / f"{MANIFEST_PREFIX}{batch_id}.json"
+    files = tuple(
+        OutboundFile(target_type, f"{target_type}_{batch_id}.csv", len(targets[target_type]),
+                     hashlib.sha256(content).hexdigest())
+        for target_type, content in contents.items()
+    )
+    if manifest_path.exists() and verify_manifest(manifest_path) == []:
+        return BatchResult(batch_id, manifest_path, files, already_written=True)
+    for file, content in zip(files, contents.values()):
+        atomic_write_bytes(outbound_dir / file.name, content)
+    manifest = {
+        "batch_id": batch_id,
+        "model_version": model_version,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": [
+            {"target_type": f.target_type, "file": f.name, "row_count": f.rows, "sha256": f.sha256}
+            for f in files
+        ],
+    }
+    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    return BatchResult(batch_id, manifest_path, files, already_written=False)
+
+
+def verify_manifest(manifest_path: Path) -> list[str]:
+    """Problems found checking a batch's files against its manifest (empty when the batch is whole)."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    problems = []
+    for entry in manifest["files"]:
+        path = manifest_path.parent / entry["file"]
+        if not path.exists():
+            problems.append(f"{path}: listed in {manifest_path.name} but missing")
+            continue
+        content = path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+            problems.append(f"{path}: sha256 differs from {manifest_path.name}")
+        data_lines = content.count(b"\n") - 1
+        if data_lines != entry["row_count"]:
+            problems.append(f"{path}: {data_lines} rows, manifest says {entry['row_count']}")
+    return problems
