@@ -7,7 +7,7 @@ loader, the adapters, the generator and docs/landing_contract.md cannot drift ap
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -195,7 +195,7 @@ def load_entity(
 ) -> EntityLoad:
     """Replace `raw.<entity>` with every extract of the entity, or raise and change nothing."""
     extracts = find_extracts(landing_dir, entity)
-    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
     table = f"raw.{entity.name}"
     columns_sql = ", ".join(f'"{c.name}" {c.type}' for c in entity.columns)
     metadata_sql = ", ".join(f"{name} {type_}" for name, type_ in METADATA_COLUMNS)

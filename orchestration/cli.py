@@ -95,8 +95,8 @@ def _summarise(warehouse: Path, result, started: float) -> RunSummary:
     summary.series_fitted = counts.get("fitted", 0)
     summary.series_fallen_back = counts.get("fallback", 0)
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
-        if materialization and materialization.asset_key.path == ["writeback", "erp_outbound_files"]:
+        materialization = event.materialization
+        if materialization.asset_key.path == ["writeback", "erp_outbound_files"]:
             manifest = Path(materialization.metadata["manifest"].value)
             summary.files_written.append(str(manifest))
             for entry in json.loads(manifest.read_text())["files"]:
@@ -110,7 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     paths = _resolve_paths(args)
     try:
         summary = run_pipeline(paths)
-    except LandingError as exc:
+    except (LandingError, FileNotFoundError) as exc:
         print(f"retailops run: {exc}", file=sys.stderr)
         print("retailops run: nothing was written; the warehouse is as it was.", file=sys.stderr)
         return 2
@@ -123,12 +123,14 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
     if not source.is_dir():
         print(f"retailops adapt: source folder {source} does not exist", file=sys.stderr)
         return 2
-    if args.dataset == "batf":
-        from ingestion.adapters.batf import adapt_batf
+    from ingestion.adapters.batf import adapt_batf
 
-        summary = adapt_batf(source, out)
-    else:  # pragma: no cover - argparse restricts the choices
-        raise AssertionError(args.dataset)
+    adapters = {"batf": adapt_batf}
+    try:
+        summary = adapters[args.dataset](source, out)
+    except (FileExistsError, ValueError) as exc:
+        print(f"retailops adapt: {exc}", file=sys.stderr)
+        return 2
     print(summary)
     return 0
 

@@ -1,7 +1,6 @@
 """dbt assets through dagster-dbt. Two selections keep the graph acyclic: the models the forecast
 reads run before it, the marts that read the forecast (tag `post_forecast`) run after it."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any

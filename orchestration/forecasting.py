@@ -1,14 +1,11 @@
 """Forecasting assets: demand, baseline and uplift per series, then replenishment targets."""
 
-from __future__ import annotations
 
 import os
 
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MaterializeResult, Output, asset, multi_asset
 
-from forecasting.config import ForecastConfig
-from forecasting.demand import forecast_all
-from forecasting.replenishment import replenishment_targets
+from forecasting import ForecastConfig, forecast_all, replenishment_targets
 from orchestration.lib.warehouse_io import replace_table
 from orchestration.resources import RunFolders, WarehouseResource
 
@@ -23,12 +20,18 @@ def _config(folders: RunFolders) -> ForecastConfig:
 
 @multi_asset(
     outs={
-        "demand_weekly": AssetOut(key=AssetKey(["forecast", "demand_weekly"]), kinds={"prophet", "duckdb"},
-                                  description="Weekly predicted and baseline units per item × location, history and horizon."),
-        "promotion_uplift": AssetOut(key=AssetKey(["forecast", "promotion_uplift"]), kinds={"prophet", "duckdb"},
-                                     description="Uplift per promotion × item × location: prediction with its inputs − baseline."),
-        "series_fit_log": AssetOut(key=AssetKey(["forecast", "series_fit_log"]), kinds={"duckdb"},
-                                   description="Per series: fitted with Prophet or fallen back, and why."),
+        "demand_weekly": AssetOut(
+            key=AssetKey(["forecast", "demand_weekly"]), kinds={"prophet", "duckdb"},
+            description="Weekly predicted and baseline units per item × location, history and horizon.",
+        ),
+        "promotion_uplift": AssetOut(
+            key=AssetKey(["forecast", "promotion_uplift"]), kinds={"prophet", "duckdb"},
+            description="Uplift per promotion × item × location: prediction with its inputs − baseline.",
+        ),
+        "series_fit_log": AssetOut(
+            key=AssetKey(["forecast", "series_fit_log"]), kinds={"duckdb"},
+            description="Per series: fitted with Prophet or fallen back, and why; residual spread for safety stock.",
+        ),
     },
     deps=[DEMAND_INPUT, PROMOTION_WEEKS_INPUT],
     group_name="forecast",
@@ -40,7 +43,8 @@ def demand_forecast(context: AssetExecutionContext, warehouse: WarehouseResource
         demand = con.execute("select * from intermediate.int_demand_weekly").df()
         promotion_weeks = con.execute("select * from intermediate.int_promotion_weeks").df()
     result = forecast_all(demand, promotion_weeks, config)
-    fit_log = result.series_fit_log
+    # The residual spread per series feeds safety stock; it is kept beside the fit status.
+    fit_log = result.series_fit_log.merge(result.residual_sigma, on=["item_id", "location_id"], how="left")
     with warehouse.connect() as con:
         replace_table(con, "forecast.demand_weekly", result.demand_weekly)
         replace_table(con, "forecast.promotion_uplift", result.promotion_uplift)
@@ -63,12 +67,11 @@ def demand_forecast(context: AssetExecutionContext, warehouse: WarehouseResource
     kinds={"duckdb"},
     description="Safety stock, reorder point, order-up-to and suggested order per item × location (DESIGN §6).",
 )
-def replenishment(warehouse: WarehouseResource, folders: RunFolders) -> MaterializeResult:
-    config = _config(folders)
+def replenishment(warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.connect(read_only=True) as con:
         weekly_forecast = con.execute("select * from forecast.demand_weekly").df()
         residual_sigma = con.execute(
-            "select item_id, location_id, residual_sigma from forecast.series_fit_log"
+            "select item_id, location_id, residual_sigma_units from forecast.series_fit_log"
         ).df()
         items = con.execute(
             "select item_id, lead_time_days, lead_time_std_days, pack_size, moq from staging.stg_erp__items"
@@ -81,10 +84,7 @@ def replenishment(warehouse: WarehouseResource, folders: RunFolders) -> Material
                from staging.stg_inventory__snapshots where snapshot_date = ?""",
             [as_of_date],
         ).df()
-    targets = replenishment_targets(
-        weekly_forecast, items, inventory_position, residual_sigma, as_of_date,
-        model_version=config.model_version,
-    )
+    targets = replenishment_targets(weekly_forecast, items, inventory_position, residual_sigma, as_of_date)
     with warehouse.connect() as con:
         replace_table(con, "forecast.replenishment_targets", targets)
     return MaterializeResult(metadata={"dagster/row_count": len(targets), "as_of_date": str(as_of_date)})

@@ -1,11 +1,10 @@
 """Ingestion assets: one per landing entity, landing extracts → `raw.<system>__<entity>`."""
 
-from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, AssetsDefinition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, MaterializeResult, asset
 
 from ingestion.contract import ENTITIES, Entity
 from ingestion.loader import load_entity, load_provenance

@@ -1,10 +1,9 @@
 """Dagster resources: the DuckDB warehouse and the run's folders, configured from environment variables."""
 
-from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 from dagster import ConfigurableResource

@@ -1,6 +1,5 @@
 """Writeback asset: uplift per promotion and replenishment targets as ERP import files."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -12,7 +12,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -70,12 +70,12 @@ def write_batch(outbound_dir: Path, targets: dict[str, pd.DataFrame], model_vers
     )
     if manifest_path.exists() and verify_manifest(manifest_path) == []:
         return BatchResult(batch_id, manifest_path, files, already_written=True)
-    for file, content in zip(files, contents.values()):
+    for file, content in zip(files, contents.values(), strict=False):
         atomic_write_bytes(outbound_dir / file.name, content)
     manifest = {
         "batch_id": batch_id,
         "model_version": model_version,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": [
             {"target_type": f.target_type, "file": f.name, "row_count": f.rows, "sha256": f.sha256}
             for f in files

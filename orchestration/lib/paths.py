@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ class RunPaths:
     outbound_dir: Path
 
     @classmethod
-    def from_env(cls) -> "RunPaths":
+    def from_env(cls) -> RunPaths:
         """The embedded default (seeds → warehouse/retail.duckdb → outbound/) unless overridden."""
         return cls(
             landing_dir=Path(os.environ.get(ENV_LANDING, SEEDS_DIR)).resolve(),
@@ -38,3 +39,8 @@ class RunPaths:
         os.environ[ENV_LANDING] = str(self.landing_dir)
         os.environ[ENV_WAREHOUSE] = str(self.warehouse)
         os.environ[ENV_OUTBOUND] = str(self.outbound_dir)
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the project's .venv), whether or not it is on PATH."""
+    return str(Path(sys.executable).with_name("dbt"))

@@ -1,0 +1,166 @@
+{{ config(tags=['post_forecast']) }}
+-- Stock exposure per item × location × snapshot date: the position in units, at cost and at
+-- retail, forward days of cover, stock-out risk and (latest snapshot date only) excess stock.
+-- Daily demand for cover: on the latest snapshot date, the forecast (with promotion uplift)
+-- of the next cover_forecast_weeks horizon weeks; on earlier dates, when no forecast was
+-- stored for them, the trailing trailing_weeks weeks of actual sales.
+{%- set trailing_days = var('trailing_weeks') | int * 7 %}
+{%- set cover_days = var('cover_forecast_weeks') | int * 7 %}
+
+with snapshots as (
+
+    select * from {{ ref('stg_inventory__snapshots') }}
+
+),
+
+items as (
+
+    select item_id, unit_cost, regular_price, lead_time_days from {{ ref('stg_erp__items') }}
+
+),
+
+latest_snapshot as (
+
+    select max(snapshot_date) as latest_snapshot_date from snapshots
+
+),
+
+weekly_demand as (
+
+    select item_id, location_id, week_end_date, units from {{ ref('int_demand_weekly') }}
+
+),
+
+-- complete weeks ending on or before the snapshot date; weeks without sales count as zero
+trailing_demand as (
+
+    select
+        snapshots.item_id,
+        snapshots.location_id,
+        snapshots.snapshot_date,
+        sum(weekly_demand.units) as trailing_units
+    from snapshots
+    inner join weekly_demand
+        on snapshots.item_id = weekly_demand.item_id
+        and snapshots.location_id = weekly_demand.location_id
+        and weekly_demand.week_end_date <= snapshots.snapshot_date
+        and weekly_demand.week_end_date > snapshots.snapshot_date - {{ trailing_days }}
+    group by snapshots.item_id, snapshots.location_id, snapshots.snapshot_date
+
+),
+
+forecast_horizon as (
+
+    select
+        demand_forecast.item_id,
+        demand_forecast.location_id,
+        sum(demand_forecast.predicted_units) as forecast_units,
+        7 * count(*) as forecast_days
+    from {{ source('forecast', 'demand_weekly') }} as demand_forecast
+    cross join latest_snapshot
+    where not demand_forecast.is_history
+        and demand_forecast.week_end_date > latest_snapshot.latest_snapshot_date
+        and demand_forecast.week_end_date <= latest_snapshot.latest_snapshot_date + {{ cover_days }}
+    group by demand_forecast.item_id, demand_forecast.location_id
+
+),
+
+replenishment_targets as (
+
+    select item_id, location_id, forecast_protection_units, safety_stock_units
+    from {{ source('forecast', 'replenishment_targets') }}
+
+),
+
+positions as (
+
+    select
+        snapshots.item_id,
+        snapshots.location_id,
+        snapshots.snapshot_date,
+        snapshots.snapshot_date = latest_snapshot.latest_snapshot_date as is_latest_snapshot_date,
+        snapshots.on_hand_units,
+        coalesce(snapshots.in_transit_units, 0) as in_transit_units,
+        coalesce(snapshots.on_order_units, 0) as on_order_units,
+        items.unit_cost,
+        items.regular_price,
+        items.lead_time_days,
+        coalesce(trailing_demand.trailing_units, 0) as trailing_units,
+        forecast_horizon.forecast_units,
+        forecast_horizon.forecast_days,
+        -- targets are the current plan: they describe the latest position only
+        case when snapshots.snapshot_date = latest_snapshot.latest_snapshot_date
+            then replenishment_targets.forecast_protection_units end as forecast_protection_units,
+        case when snapshots.snapshot_date = latest_snapshot.latest_snapshot_date
+            then replenishment_targets.safety_stock_units end as safety_stock_units
+    from snapshots
+    cross join latest_snapshot
+    left join items on snapshots.item_id = items.item_id
+    left join trailing_demand
+        on snapshots.item_id = trailing_demand.item_id
+        and snapshots.location_id = trailing_demand.location_id
+        and snapshots.snapshot_date = trailing_demand.snapshot_date
+    left join forecast_horizon
+        on snapshots.item_id = forecast_horizon.item_id
+        and snapshots.location_id = forecast_horizon.location_id
+    left join replenishment_targets
+        on snapshots.item_id = replenishment_targets.item_id
+        and snapshots.location_id = replenishment_targets.location_id
+
+),
+
+cover as (
+
+    select
+        *,
+        on_hand_units + in_transit_units + on_order_units as inventory_position_units,
+        case when is_latest_snapshot_date then 'forecast' else 'trailing_actuals' end as cover_demand_basis,
+        case
+            when is_latest_snapshot_date then forecast_units / nullif(forecast_days, 0)
+            else trailing_units / {{ trailing_days }}
+        end as daily_demand_units,
+        lead_time_days + {{ var('review_period_days') }} as protection_period_days,
+        case
+            when is_latest_snapshot_date
+                then greatest(0, on_hand_units - forecast_protection_units - safety_stock_units)
+        end as excess_units
+    from positions
+
+)
+
+select
+    item_id,
+    location_id,
+    snapshot_date,
+    is_latest_snapshot_date,
+    cast(on_hand_units as double) as on_hand_units,
+    cast(in_transit_units as double) as in_transit_units,
+    cast(on_order_units as double) as on_order_units,
+    cast(inventory_position_units as double) as inventory_position_units,
+    cast(on_hand_units * unit_cost as decimal(18, 4)) as on_hand_at_cost,
+    cast(in_transit_units * unit_cost as decimal(18, 4)) as in_transit_at_cost,
+    cast(on_order_units * unit_cost as decimal(18, 4)) as on_order_at_cost,
+    cast(inventory_position_units * unit_cost as decimal(18, 4)) as inventory_position_at_cost,
+    cast(on_hand_units * regular_price as decimal(18, 4)) as on_hand_at_retail,
+    cast(in_transit_units * regular_price as decimal(18, 4)) as in_transit_at_retail,
+    cast(on_order_units * regular_price as decimal(18, 4)) as on_order_at_retail,
+    cast(inventory_position_units * regular_price as decimal(18, 4)) as inventory_position_at_retail,
+    cover_demand_basis,
+    cast(daily_demand_units as double) as daily_demand_units,
+    cast(on_hand_units as double) as days_of_cover_numerator,
+    cast(daily_demand_units as double) as days_of_cover_denominator,
+    {{ safe_ratio('on_hand_units', 'daily_demand_units') }} as days_of_cover,
+    cast(lead_time_days as integer) as lead_time_days,
+    cast({{ var('review_period_days') }} as integer) as review_period_days,
+    cast(protection_period_days as integer) as protection_period_days,
+    case
+        when daily_demand_units is null then null
+        -- no expected demand: the stock cannot run out
+        when daily_demand_units <= 0 then false
+        else on_hand_units / daily_demand_units < protection_period_days
+    end as stockout_risk,
+    cast(forecast_protection_units as double) as forecast_protection_units,
+    cast(safety_stock_units as double) as safety_stock_units,
+    cast(excess_units as double) as excess_units,
+    cast(excess_units * unit_cost as decimal(18, 4)) as excess_at_cost
+from cover
