@@ -49,7 +49,7 @@ def run_pipeline(paths: RunPaths) -> RunSummary:
     The run works on a copy of the warehouse and renames it into place only when every asset
     succeeded, so a failed run never leaves half-built tables behind.
     """
-    from ingestion.loader import validate_landing
+    from ingestion.loader import LandingError, validate_landing
     from orchestration.lib.dbt_manifest import parse_dbt_project
 
     started = time.perf_counter()
@@ -62,16 +62,22 @@ def run_pipeline(paths: RunPaths) -> RunSummary:
         shutil.copyfile(paths.warehouse, building)
     RunPaths(paths.landing_dir, building, paths.outbound_dir).export()
     try:
-        from dagster import DagsterInstance
+        from dagster import DagsterExecutionStepExecutionError, DagsterInstance
 
         from orchestration.definitions import defs
 
         DAGSTER_HOME.mkdir(exist_ok=True)
         os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
         with DagsterInstance.get() as instance:
-            result = defs.resolve_job_def("retailops_main").execute_in_process(
-                instance=instance, raise_on_error=True
-            )
+            try:
+                result = defs.resolve_job_def("retailops_main").execute_in_process(
+                    instance=instance, raise_on_error=True
+                )
+            except DagsterExecutionStepExecutionError as exc:
+                # A bad extract found while loading is the user's to fix: show its message, not a trace.
+                if isinstance(exc.user_exception, LandingError):
+                    raise exc.user_exception from exc
+                raise
         summary = _summarise(building, result, started)
         os.replace(building, paths.warehouse)
     finally:
