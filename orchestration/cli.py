@@ -34,6 +34,15 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def _prepare_dagster_home() -> None:
+    """Run history lives in .dagster_home/ (or $DAGSTER_HOME), shared by `run` and `ui`; no telemetry."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME)))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+
+
 def _resolve_paths(args: argparse.Namespace) -> RunPaths:
     defaults = RunPaths.from_env()
     return RunPaths(
@@ -66,8 +75,7 @@ def run_pipeline(paths: RunPaths) -> RunSummary:
 
         from orchestration.definitions import defs
 
-        DAGSTER_HOME.mkdir(exist_ok=True)
-        os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
+        _prepare_dagster_home()
         with DagsterInstance.get() as instance:
             try:
                 result = defs.resolve_job_def("retailops_main").execute_in_process(
@@ -154,8 +162,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     paths = _resolve_paths(args)
     paths.export()
     parse_dbt_project()
-    DAGSTER_HOME.mkdir(exist_ok=True)
-    os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
+    _prepare_dagster_home()
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-m", "orchestration.definitions", "-h", args.host, "-p", str(args.port)]
     return subprocess.call(command, cwd=PROJECT_ROOT)

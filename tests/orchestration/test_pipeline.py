@@ -143,7 +143,8 @@ def test_promotion_profitability_matches_pandas_recomputation(seeded_run) -> Non
     assert not joined["has_overlap"].any()  # the generator never overlaps promotions
     np.testing.assert_allclose(joined["actual_units_mart"], joined["actual_units"])
     np.testing.assert_allclose(joined["baseline_units_mart"], joined["baseline_units"], rtol=1e-9)
-    np.testing.assert_allclose(joined["incremental_units"], joined["actual_units"] - joined["baseline_units"], rtol=1e-9)
+    incremental = joined["actual_units"] - joined["baseline_units"]
+    np.testing.assert_allclose(joined["incremental_units"], incremental, rtol=1e-9)
     np.testing.assert_allclose(joined["discount_cost_mart"].astype(float), joined["discount_cost"], atol=1e-6)
     np.testing.assert_allclose(joined["incremental_gross_margin"].astype(float), joined["incremental_margin"],
                                atol=1e-3)
