@@ -1,8 +1,21 @@
-"""Load landing extracts into `raw.<system>__<entity>` tables in DuckDB (landing v1).
+"""Load landing extracts into `raw.<system>__<entity>`, exactly once, losing no row (DESIGN §3).
 
-Every file of an entity is read as text, checked against the contract, typed, and only then
-is the raw table replaced, in one transaction: a bad file stops the load with an error that
-names the file, line and column, and leaves what was stored before untouched.
+Every file is registered in `ops.file_registry` (path, size, sha256, rows, load id, outcome):
+
+- a file already registered (same path and content) is not read again, so loading twice
+  changes nothing;
+- a file whose content was already loaded for the entity, wherever it sits, is a duplicate:
+  registered, not loaded;
+- a file that cannot be read as its format (encoding, structure, missing required column,
+  misdated folder, unsupported type) is rejected whole, with the reason; nothing is loaded;
+- a readable file's rows are typed and checked in DuckDB (set-based: everything is read as
+  text, then TRY_CAST per column); rows that fail go to `ops.quarantine` with file, line,
+  column, reason and the raw record, and data rows in file = rows loaded + rows quarantined;
+- the accepted file restates its entity and extract date: in one transaction the rows of
+  the earlier extract for that date are replaced by the new ones.
+
+Line numbers count the header as line 1 in CSV files (blank lines are not rows but count as
+lines); in Parquet the first row is 1; in JSON Lines the first line is 1.
 """
 
 from __future__ import annotations
@@ -11,22 +24,40 @@ import csv
 import hashlib
 import json
 import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 import pyarrow.parquet as pa_parquet
 
 from ingestion.contract import (
+    BOOLEAN,
+    DATE,
     ENTITIES,
+    ENTITIES_BY_PATH,
+    FUTURE_TOLERANCE_DAYS,
+    INTEGER,
+    ITEMS_PATH,
+    LOCATIONS_PATH,
+    MONEY,
     PROVENANCE_FILE,
+    QUANTITY,
     SUPPORTED_EXTENSIONS,
+    TIMESTAMP,
+    Column,
     Entity,
+    RowRule,
     is_date_dir,
+    is_in_progress,
+    normalise_column_name,
 )
 
 log = logging.getLogger(__name__)
@@ -36,238 +67,1080 @@ METADATA_COLUMNS = (
     ("_extract_date", "DATE"),
     ("_load_id", "VARCHAR"),
     ("_loaded_at", "TIMESTAMP"),
-    ("_row_number", "BIGINT"),
+    ("_row_number", "BIGINT"),  # the line number in the file (see the module docstring)
 )
+
+LOADED, SUPERSEDED, DUPLICATE, REJECTED = "loaded", "superseded", "duplicate", "rejected"
+# Not registered: picked up by a later load.
+DEFERRED = "deferred"
+
+REGISTRY_DDL = """create table if not exists ops.file_registry (
+    file_id varchar,          -- first 16 hex digits of sha256(file path, content sha256)
+    entity varchar,           -- 'pos/sales'; NULL for a file that fits no entity
+    file varchar,             -- path relative to the landing folder
+    extract_date date,
+    format varchar,
+    size_bytes bigint,
+    modified_ns bigint,
+    sha256 varchar,
+    outcome varchar,          -- loaded | superseded | duplicate | rejected
+    reason varchar,
+    rows_in_file bigint,      -- data rows, counted independently of the parser that loads them
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    warnings varchar,
+    restated_file varchar,    -- the file this one replaced for its entity and extract date
+    superseded_by varchar,    -- the file that later restated this one
+    load_id varchar,
+    registered_at timestamp
+)"""
+QUARANTINE_DDL = """create table if not exists ops.quarantine (
+    file_id varchar, entity varchar, file varchar, extract_date date,
+    line_number bigint, column_name varchar, reason varchar, raw_record varchar,
+    load_id varchar, quarantined_at timestamp
+)"""
+
+_HASH_BLOCK = 1 << 22
+_MAX_VALUE_IN_REASON = 60
 
 
 class LandingError(Exception):
-    """A landing folder or extract that cannot be loaded; the message names path, line and column."""
+    """A landing folder that cannot be used at all; the message names the path."""
+
+
+class _Rejected(Exception):
+    """The whole file is rejected; the message is the reason recorded in the registry."""
+
+
+# --- finding files ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Extract:
+class LandedFile:
+    """A file under the landing folder, placed by its path (or not placeable: `misplaced` says why)."""
+
     path: Path
     relative_path: str
-    extract_date: date
+    entity: Entity | None = None
+    extract_date: date | None = None
+    misplaced: str | None = None
+
+
+@dataclass
+class LandingScan:
+    extracts: list[LandedFile] = field(default_factory=list)
+    misplaced: list[LandedFile] = field(default_factory=list)
+    in_progress: list[str] = field(default_factory=list)
+
+    def for_entity(self, entity: Entity, extract_dates: Collection[str] | None = None) -> list[LandedFile]:
+        return [
+            f for f in self.extracts
+            if f.entity is entity and (extract_dates is None or f.extract_date.isoformat() in extract_dates)
+        ]
+
+    @property
+    def extract_dates(self) -> list[str]:
+        """Every extract date with at least one file, oldest first (the ingestion partitions)."""
+        return sorted({f.extract_date.isoformat() for f in self.extracts})
+
+
+def scan_landing(landing_dir: Path) -> LandingScan:
+    """Every file under `landing_dir`, sorted by path: extracts, misplaced files, files still being written."""
+    scan = LandingScan()
+    if not landing_dir.is_dir():
+        raise LandingError(f"{landing_dir}: landing folder does not exist")
+    for root, dirs, files in os.walk(landing_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            relative = path.relative_to(landing_dir)
+            rel_text = relative.as_posix()
+            if rel_text == PROVENANCE_FILE:
+                continue
+            if any(is_in_progress(part) for part in relative.parts):
+                scan.in_progress.append(rel_text)
+                continue
+            placed = _place(path, relative)
+            (scan.misplaced if placed.misplaced else scan.extracts).append(placed)
+    return scan
+
+
+def _place(path: Path, relative: Path) -> LandedFile:
+    rel_text = relative.as_posix()
+    parts = relative.parts
+    if len(parts) != 4:
+        return LandedFile(path, rel_text, misplaced=(
+            "outside the folder layout (expected <system>/<entity>/<YYYY-MM-DD>/<file>)"))
+    entity = ENTITIES_BY_PATH.get(f"{parts[0]}/{parts[1]}")
+    if entity is None:
+        return LandedFile(path, rel_text, misplaced=(
+            f"unknown entity {parts[0]}/{parts[1]} (expected one of {', '.join(ENTITIES_BY_PATH)})"))
+    if not is_date_dir(parts[2]):
+        return LandedFile(path, rel_text, entity, misplaced=(
+            f"extract folder {parts[2]!r} is not a date (expected YYYY-MM-DD)"))
+    try:
+        extract_date = date.fromisoformat(parts[2])
+    except ValueError as exc:
+        return LandedFile(path, rel_text, entity, misplaced=f"extract folder {parts[2]!r} is not a valid date: {exc}")
+    return LandedFile(path, rel_text, entity, extract_date)
+
+
+def validate_landing(landing_dir: Path, entities: tuple[Entity, ...] = ENTITIES) -> None:
+    """Stop before anything is written when the landing folder cannot feed the pipeline at all.
+
+    The folder must exist and every entity the marts need must have its folder with at least
+    one file. Problems inside files are not checked here: they reject a file or quarantine rows.
+    """
+    if not landing_dir.is_dir():
+        raise LandingError(f"{landing_dir}: landing folder does not exist")
+    for entity in entities:
+        if not entity.needed_by_pipeline:
+            continue
+        entity_dir = landing_dir / entity.system / entity.entity
+        if not entity_dir.is_dir():
+            raise LandingError(f"{entity_dir}: landing folder for {entity.path} is missing")
+        if not any(p.is_file() for p in entity_dir.rglob("*")):
+            raise LandingError(f"{entity_dir}: no extract files for {entity.path}")
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file in one load."""
+
+    file: str
+    entity: str | None
+    extract_date: date | None
+    outcome: str
+    reason: str | None = None
+    rows_in_file: int | None = None
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    warnings: list[str] = field(default_factory=list)
+    restated_file: str | None = None
 
 
 @dataclass
 class EntityLoad:
+    """One entity's load: a FileOutcome per file that was new to the registry."""
+
     entity: str
-    files: int
-    rows: int
-    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    already_registered: int = 0
+
+    def _count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+    @property
+    def files_loaded(self) -> int:
+        return self._count(LOADED)
+
+    @property
+    def files_rejected(self) -> int:
+        return self._count(REJECTED)
+
+    @property
+    def files_duplicate(self) -> int:
+        return self._count(DUPLICATE)
+
+    @property
+    def files_deferred(self) -> int:
+        return self._count(DEFERRED)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(o.rows_loaded for o in self.outcomes if o.outcome == LOADED)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(o.rows_quarantined for o in self.outcomes if o.outcome == LOADED)
+
+    @property
+    def dates_restated(self) -> list[str]:
+        return sorted({o.extract_date.isoformat() for o in self.outcomes if o.outcome == LOADED and o.extract_date})
 
 
-def find_extracts(landing_dir: Path, entity: Entity) -> list[Extract]:
-    """All extract files of `entity`, oldest extract date first; errors if there are none."""
-    entity_dir = landing_dir / entity.system / entity.entity
-    if not entity_dir.is_dir():
-        raise LandingError(f"{entity_dir}: landing folder for {entity.path} is missing")
-    extracts: list[Extract] = []
-    for date_dir in sorted(p for p in entity_dir.iterdir() if p.is_dir()):
-        if not is_date_dir(date_dir.name):
-            raise LandingError(f"{date_dir}: extract folder name is not a date (expected YYYY-MM-DD)")
-        try:
-            extract_date = date.fromisoformat(date_dir.name)
-        except ValueError as exc:
-            raise LandingError(f"{date_dir}: extract folder name is not a valid date: {exc}") from exc
-        for path in sorted(date_dir.iterdir()):
-            if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-                raise LandingError(
-                    f"{path}: not a supported extract type (expected one of {', '.join(SUPPORTED_EXTENSIONS)})"
-                )
-            extracts.append(Extract(path, path.relative_to(landing_dir).as_posix(), extract_date))
-    if not extracts:
-        raise LandingError(f"{entity_dir}: no extract files for {entity.path}")
-    return extracts
+# --- warehouse tables ---------------------------------------------------------------------------
 
 
-def _normalise(name: str) -> str:
-    return name.strip()
+def ensure_warehouse_schema(con: duckdb.DuckDBPyConnection, entities: tuple[Entity, ...] = ENTITIES) -> None:
+    """Create ops.file_registry, ops.quarantine and a raw table per entity (empty if nothing landed).
+
+    A warehouse built by the landing-v1 loader (a registry without file_id) kept no record of
+    which file each row came from in the new sense: its raw tables are rebuilt from the landing folder.
+    """
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists ops")
+    registry_columns = _table_columns(con, "ops", "file_registry")
+    if registry_columns and "file_id" not in registry_columns:
+        con.execute("drop table ops.file_registry")
+        for entity in ENTITIES:
+            con.execute(f"drop table if exists raw.{entity.name}")
+    con.execute(REGISTRY_DDL)
+    con.execute(QUARANTINE_DDL)
+    for entity in entities:
+        existing = _table_columns(con, "raw", entity.name)
+        if not existing:
+            con.execute(f"create table raw.{entity.name} ({_raw_columns_sql(entity)})")
+            continue
+        # A contract that gained an optional column: older rows get NULL.
+        for column in entity.columns:
+            if column.name not in existing:
+                con.execute(f'alter table raw.{entity.name} add column "{column.name}" {column.type}')
 
 
-def read_header(path: Path) -> list[str]:
-    """Column names of an extract, without reading its rows."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                header = next(csv.reader(handle), None)
-        except UnicodeDecodeError as exc:
-            raise LandingError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-        if not header:
-            raise LandingError(f"{path}: empty file, expected a header row")
-        return [_normalise(h) for h in header]
-    if suffix == ".parquet":
-        return [_normalise(n) for n in pa_parquet.read_schema(path).names]
-    table = _read_jsonl(path)
-    return [_normalise(n) for n in table.column_names]
+def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
-def _read_jsonl(path: Path) -> pa.Table:
+def _raw_columns_sql(entity: Entity) -> str:
+    columns = [f'"{c.name}" {c.type}' for c in entity.columns]
+    columns += [f"{name} {type_}" for name, type_ in METADATA_COLUMNS]
+    return ", ".join(columns)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Registered:
+    by_stat: set[tuple[str, int, int]]
+    by_hash: set[tuple[str, str]]
+    loaded_hashes: dict[str, str]  # sha256 -> file, for content already loaded for the entity
+
+
+def _registered(con: duckdb.DuckDBPyConnection, entity_path: str | None) -> _Registered:
+    rows = con.execute(
+        "select file, size_bytes, modified_ns, sha256, outcome from ops.file_registry "
+        "where entity is not distinct from ?",
+        [entity_path],
+    ).fetchall()
+    state = _Registered(set(), set(), {})
+    for file, size, modified, sha, outcome in rows:
+        state.by_stat.add((file, size, modified))
+        state.by_hash.add((file, sha))
+        if outcome in (LOADED, SUPERSEDED):
+            state.loaded_hashes.setdefault(sha, file)
+    return state
+
+
+def load_entity(
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    entity: Entity,
+    load_id: str,
+    extract_dates: Collection[str] | None = None,
+    *,
+    today: date | None = None,
+    settle_seconds: float = 0.0,
+) -> EntityLoad:
+    """Load every file of `entity` (only `extract_dates`' folders when given) not yet in the registry.
+
+    Oldest extract date first; within a date, by modification time then name, so a later
+    extract of the same date restates an earlier one. Each accepted file is committed in its
+    own transaction; a rejected file changes nothing but its registry row.
+    """
+    con.execute("set TimeZone = 'UTC'")
+    ensure_warehouse_schema(con)
+    today = today or datetime.now(UTC).date()
+    files = scan_landing(landing_dir).for_entity(entity, extract_dates)
+    files.sort(key=lambda f: (f.extract_date, f.path.stat().st_mtime_ns, f.relative_path))
+    result = EntityLoad(entity.path)
+    for landed in files:
+        outcome = _load_file(con, entity, landed, load_id, today, settle_seconds)
+        if outcome is None:
+            result.already_registered += 1
+        else:
+            result.outcomes.append(outcome)
+            _log_outcome(outcome)
+    return result
+
+
+def record_misplaced_files(con: duckdb.DuckDBPyConnection, landing_dir: Path, load_id: str) -> list[FileOutcome]:
+    """Register files that fit no entity's folder layout as rejected, with the reason (never ignore a file)."""
+    ensure_warehouse_schema(con)
+    registered = _registered(con, None)
+    outcomes = []
+    for landed in scan_landing(landing_dir).misplaced:
+        stat = landed.path.stat()
+        if (landed.relative_path, stat.st_size, stat.st_mtime_ns) in registered.by_stat:
+            continue
+        digest = _file_sha256(landed.path)
+        if (landed.relative_path, digest) in registered.by_hash:
+            continue
+        outcome = FileOutcome(landed.relative_path, None, landed.extract_date, REJECTED, landed.misplaced)
+        _register(con, outcome, landed, stat, digest, load_id, None)
+        _log_outcome(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _log_outcome(outcome: FileOutcome) -> None:
+    if outcome.outcome == REJECTED:
+        log.warning("%s: rejected: %s", outcome.file, outcome.reason)
+    elif outcome.outcome == DUPLICATE:
+        log.warning("%s: skipped: %s", outcome.file, outcome.reason)
+    elif outcome.outcome == DEFERRED:
+        log.info("%s: not loaded yet: %s", outcome.file, outcome.reason)
+    for warning in outcome.warnings:
+        log.warning("%s: %s", outcome.file, warning)
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection, entity: Entity, landed: LandedFile, load_id: str, today: date,
+    settle_seconds: float,
+) -> FileOutcome | None:
+    stat = landed.path.stat()
+    registered = _registered(con, entity.path)
+    if (landed.relative_path, stat.st_size, stat.st_mtime_ns) in registered.by_stat:
+        return None
+    if settle_seconds and time.time() - stat.st_mtime < settle_seconds:
+        return FileOutcome(landed.relative_path, entity.path, landed.extract_date, DEFERRED,
+                           f"modified less than {settle_seconds:g} s ago: may still be being written")
+    outcome = FileOutcome(landed.relative_path, entity.path, landed.extract_date, REJECTED)
+    source: _Source | None = None
     try:
-        return pa_json.read_json(path)
-    except pa.ArrowInvalid as exc:
-        raise LandingError(f"{path}: not valid JSON Lines: {exc}") from exc
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The checksum (and the byte statistics that give CSV line numbers) is computed while
+            # DuckDB parses and types the file: hashlib releases the GIL, so the two overlap.
+            hashing = pool.submit(_hash_and_scan, landed.path)
+            try:
+                source = _read(con, landed, entity, stat, today)
+                _type_rows(con, entity, source)
+            except _Rejected as exc:
+                outcome.reason, source = str(exc), None
+            stats = hashing.result()
+        if (landed.relative_path, stats.sha256) in registered.by_hash:
+            return None
+        after = landed.path.stat()
+        if (after.st_size, after.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+            return FileOutcome(landed.relative_path, entity.path, landed.extract_date, DEFERRED,
+                               "changed while it was read: still being written")
+        earlier = registered.loaded_hashes.get(stats.sha256)
+        if earlier is not None:
+            outcome.outcome, outcome.reason = DUPLICATE, f"same content as {earlier}, already loaded"
+        elif source is not None:
+            try:
+                checked = _check_rows(con, entity, source, stats)
+            except _Rejected as exc:
+                outcome.reason = str(exc)
+            else:
+                outcome.outcome = LOADED
+                outcome.rows_in_file = source.rows_in_file
+                outcome.rows_loaded = checked.rows_loaded
+                outcome.rows_quarantined = checked.rows_quarantined
+                outcome.warnings = source.warnings
+                _commit_extract(con, entity, landed, stat, stats.sha256, load_id, outcome, source, checked)
+                return outcome
+        _register(con, outcome, landed, stat, stats.sha256, load_id, None)
+        return outcome
+    finally:
+        for table in ("_typed", "_jsonl", "_duplicate_rows", "_known_items", "_known_locations", "_line_map",
+                      "_line_offsets"):
+            con.execute(f"drop table if exists {table}")
 
 
-def check_header(path: Path, entity: Entity) -> list[str]:
-    """Raise if a required column is missing; return the contract columns the file has."""
-    header = read_header(path)
-    for column in entity.required_columns:
-        if column not in header:
-            raise LandingError(f"{path}: required column '{column}' of {entity.path} is missing")
+def _read(con, landed: LandedFile, entity: Entity, stat: os.stat_result, today: date) -> _Source:
+    reader = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}.get(landed.path.suffix.lower())
+    if reader is None:
+        raise _Rejected(f"not a supported extract type {landed.path.suffix or '(no extension)'!r} "
+                        f"(expected one of {', '.join(SUPPORTED_EXTENSIONS)})")
+    if landed.extract_date > today + timedelta(days=FUTURE_TOLERANCE_DAYS):
+        raise _Rejected(f"extract date {landed.extract_date} is in the future (today is {today}): "
+                        "the folder is probably misdated")
+    if stat.st_size == 0:
+        raise _Rejected("empty file (0 bytes): expected at least a header row")
+    return reader(con, landed.path, entity)
+
+
+# --- byte statistics (checksum, and what CSV line numbering needs) ---------------------------------
+
+
+@dataclass
+class _ByteStats:
+    sha256: str
+    newlines: int
+    has_quote: bool
+    has_blank_line: bool
+    has_bare_cr: bool
+    ends_with_newline: bool
+
+    @property
+    def lines_are_records(self) -> bool:
+        """Every line is one record: no quoted field (that could hold a newline) and no blank line."""
+        return not (self.has_quote or self.has_blank_line or self.has_bare_cr)
+
+    @property
+    def physical_lines(self) -> int:
+        return self.newlines + (0 if self.ends_with_newline else 1)
+
+
+def _hash_and_scan(path: Path) -> _ByteStats:
+    digest = hashlib.sha256()
+    newlines = crlf = cr = 0
+    has_quote = has_blank = False
+    previous = b""
+    first = True
+    last = b""
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            digest.update(block)
+            newlines += block.count(b"\n")
+            cr += block.count(b"\r")
+            crlf += block.count(b"\r\n")
+            if previous.endswith(b"\r") and block.startswith(b"\n"):
+                crlf += 1
+            has_quote = has_quote or b'"' in block
+            if not has_blank:
+                joined = previous[-2:] + block
+                has_blank = (b"\n\n" in joined or b"\n\r\n" in joined
+                             or (first and block.startswith((b"\n", b"\r\n"))))
+            previous, first, last = block, False, block[-1:]
+    return _ByteStats(digest.hexdigest(), newlines, has_quote, has_blank, cr != crlf, last in (b"\n", b"\r"))
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- reading a file as text ----------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A file as rows of text: `sql` yields `_ord` (record ordinal from 1) and one VARCHAR column `c<i>` per field."""
+
+    path: Path
+    format: str
+    sql: str
+    params: list
+    present: dict[str, str]  # contract column -> c<i>
+    raw_record_sql: str  # over the source row aliased x: the raw record kept in quarantine
+    rows_in_file: int | None = None  # counted independently of the parser (line ends, Parquet footer, lines)
+    warnings: list[str] = field(default_factory=list)
+    # (line, reason, raw record) of records the parser could not split into the header's fields
+    structural: list[tuple[int, str, str]] = field(default_factory=list)
+    header_fields: int = 0
+    rejects_table: str | None = None  # CSV: DuckDB's rejects of the scan
+    csv_rejected_lines: list[int] = field(default_factory=list)  # DuckDB's line numbers
+    csv_blank_rejects: set[int] = field(default_factory=set)
+
+
+def _map_header(names: list[str], entity: Entity) -> tuple[dict[str, str], list[str]]:
+    """Header names → contract columns; reject a missing required column or two names for one column."""
+    present: dict[str, str] = {}
+    originals: dict[str, str] = {}
+    warnings: list[str] = []
+    extra: list[str] = []
+    renamed: list[str] = []
+    for index, original in enumerate(names):
+        name = normalise_column_name(original)
+        if name not in entity.column_names:
+            extra.append(original)
+            continue
+        if name in present:
+            raise _Rejected(f"columns {originals[name]!r} and {original!r} are both read as {name!r}")
+        present[name] = f"c{index}"
+        originals[name] = original
+        if original != name:
+            renamed.append(f"{original!r} as {name!r}")
+    missing = [c for c in entity.required_columns if c not in present]
+    if missing:
+        hint = ""
+        if len(names) == 1:
+            found = [d for d in (";", "\t", "|") if d in names[0]]
+            if found:
+                hint = (f"; the header has one field containing {found[0]!r}: the file seems to use "
+                        f"{found[0]!r} as delimiter, the contract expects commas")
+        raise _Rejected(f"required column {missing[0]!r} of {entity.path} is missing "
+                        f"(found: {', '.join(repr(n) for n in names[:20])}){hint}")
+    if renamed:
+        warnings.append(f"header read as contract names: {', '.join(renamed)}")
+    if extra:
+        warnings.append(f"ignored columns not in the contract: {', '.join(repr(n) for n in extra)}")
+    return present, warnings
+
+
+def _json_record_sql(names: list[str]) -> str:
+    pairs = ", ".join(f"{_sql_literal(name)}, x.c{index}" for index, name in enumerate(names))
+    return f"json_object({pairs})::varchar"
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open("rb") as handle:
+        first_line = handle.readline(1 << 20)
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Rejected(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the header)") from exc
+    header = next(csv.reader([text.rstrip("\r\n")]), [])
+    if not header or all(not h.strip() for h in header):
+        raise _Rejected("the first line is empty: expected a header row")
     return header
 
 
-def _read_as_text(path: Path, header: list[str]) -> pa.Table:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        options = pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=False
-        )
-        try:
-            table = pa_csv.read_csv(path, convert_options=options)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise LandingError(f"{path}: cannot be read as CSV: {exc}") from exc
-    elif suffix == ".parquet":
-        table = pa_parquet.read_table(path)
-    else:
-        table = _read_jsonl(path)
-    table = table.rename_columns([_normalise(n) for n in table.column_names])
-    return table.cast(pa.schema([(n, pa.string()) for n in table.column_names]))
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, entity: Entity) -> _Source:
+    """The header is read here; the rows when the typed table is built (one pass over the file)."""
+    header = _csv_header(path)
+    present, warnings = _map_header(header, entity)
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
+    suffix = uuid.uuid4().hex[:12]
+    rejects = f"_rejects_{suffix}"
+    # Every field as text: typing happens in SQL, where a value that does not parse is a row problem,
+    # not a reason to drop the row. Only records that cannot be split into the header's fields
+    # (and lines that are not UTF-8) become DuckDB rejects.
+    sql = f"""(select row_number() over () as _ord, *
+               from read_csv(?, header = true, delim = ',', quote = '"', escape = '"', columns = {columns},
+                             auto_detect = false, ignore_errors = true, store_rejects = true,
+                             rejects_table = '{rejects}', rejects_scan = '_reject_scans_{suffix}'))"""
+    return _Source(path, "csv", sql, [str(path)], present, _json_record_sql(header), None, warnings,
+                   header_fields=len(header), rejects_table=rejects)
+
+
+def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, source: _Source) -> None:
+    """Read (and drop) DuckDB's rejects of the scan: not-UTF-8 lines reject the file, the others are rows."""
+    rejects = source.rejects_table
+    try:
+        errors = con.execute(
+            f"select line, error_type, any_value(csv_line), count(*) from {rejects} group by line, error_type "
+            "order by line"
+        ).fetchall()
+    finally:
+        con.execute(f"drop table if exists {rejects}")
+        con.execute(f"drop table if exists {rejects.replace('_rejects_', '_reject_scans_')}")
+    by_line: dict[int, tuple[str, str]] = {}
+    for line, error_type, csv_line, _ in errors:
+        if error_type in ("INVALID ENCODING", "INVALID UNICODE"):
+            raise _Rejected(f"not UTF-8 text (line {line} has bytes that are not UTF-8)")
+        by_line.setdefault(int(line), (error_type, (csv_line or "").strip("\r\n")))
+    for line, (error_type, raw) in sorted(by_line.items()):
+        source.csv_rejected_lines.append(line)
+        if not raw.strip():
+            source.csv_blank_rejects.add(line)  # a line of blanks only: not a row
+            continue
+        source.structural.append((line, _structural_reason(error_type, raw, source.header_fields), raw))
+
+
+def _structural_reason(error_type: str, raw: str, expected_fields: int) -> str:
+    if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+        found = len(next(csv.reader([raw]), []))
+        return f"expected {expected_fields} fields as in the header, found {found}"
+    if error_type == "UNQUOTED VALUE":
+        return "a quote character inside an unquoted field (or an unterminated quoted field)"
+    if error_type == "LINE SIZE OVER MAXIMUM":
+        return "the line is longer than the CSV reader's maximum line size"
+    return f"cannot be split into fields ({error_type.lower()})"
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, entity: Entity) -> _Source:
+    try:
+        parquet = pa_parquet.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        rows = parquet.metadata.num_rows
+    except Exception as exc:  # pyarrow raises several types for a damaged or non-Parquet file
+        raise _Rejected(f"not a readable Parquet file: {_first_line(str(exc))}") from exc
+    present, warnings = _map_header(names, entity)
+    casts = ", ".join(f"cast({_sql_identifier(name)} as varchar) as c{i}" for i, name in enumerate(names))
+    sql = f"(select file_row_number + 1 as _ord, {casts} from read_parquet(?, file_row_number = true))"
+    return _Source(path, "parquet", sql, [str(path)], present, _json_record_sql(names), rows, warnings)
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, entity: Entity) -> _Source:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _Rejected(f"not UTF-8 text ({exc.reason} on line {line})") from exc
+    numbered = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    lines = pa.table({"_ord": pa.array([n for n, _ in numbered], pa.int64()),
+                      "_raw": pa.array([t for _, t in numbered], pa.string())})
+    con.register("_jsonl_lines", lines)
+    try:
+        con.execute("""create temp table _jsonl as
+                       select _ord, _raw,
+                              case when json_valid(_raw) then json_type(_raw) = 'OBJECT' else false end as _ok
+                       from _jsonl_lines""")
+    finally:
+        con.unregister("_jsonl_lines")
+    keys = [k for (k,) in con.execute(
+        "select distinct unnest(json_keys(_raw)) from _jsonl where _ok order by 1").fetchall()]
+    if numbered and not keys:
+        raise _Rejected("not JSON Lines: no line is a JSON object")
+    # Several spellings of one column across lines (e.g. "Units" and "units") are one column.
+    by_name: dict[str, list[str]] = {}
+    for key in keys:
+        by_name.setdefault(normalise_column_name(key), []).append(key)
+    present, warnings = _map_header(list(by_name), entity)
+    renamed = [f"{k!r} as {name!r}" for name, spellings in by_name.items() for k in spellings if k != name]
+    if renamed:
+        warnings.insert(0, f"keys read as contract names: {', '.join(renamed)}")
+    selects = "".join(
+        ", coalesce(" + ", ".join(f"_raw ->> {_sql_literal(k)}" for k in spellings) + f", NULL) as c{i}"
+        for i, spellings in enumerate(by_name.values())
+    )
+    source = _Source(path, "jsonl", f"(select _ord, _raw{selects} from _jsonl where _ok)", [], present, "x._raw",
+                     len(numbered), warnings)
+    source.structural = [(line, "not a JSON object", raw) for line, raw in
+                         con.execute("select _ord, _raw from _jsonl where not _ok order by _ord").fetchall()]
+    return source
+
+
+# --- typing and checking rows ---------------------------------------------------------------------
+
+
+@dataclass
+class _Checked:
+    rows_loaded: int
+    rows_quarantined: int
+    line_sql: str  # over `_typed t`: the row's line in the file
+    line_join: str
 
 
 def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _typed_select(entity: Entity, present: set[str]) -> str:
-    parts = []
-    for column in entity.columns:
-        if column.name in present:
-            raw = f"nullif(trim(\"{column.name}\"), '')"
-            parts.append(f"try_cast({raw} as {column.type}) as \"{column.name}\"")
-        else:
-            parts.append(f"cast(null as {column.type}) as \"{column.name}\"")
-    return ", ".join(parts)
+def _sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
-def _first_bad_value(con: duckdb.DuckDBPyConnection, entity: Entity, present: set[str]) -> str | None:
-    for column in entity.columns:
-        if column.name not in present:
-            continue
-        raw = f"nullif(trim(\"{column.name}\"), '')"
-        checks = [f"({raw} is not null and try_cast({raw} as {column.type}) is null)"]
+def _value(column: Column, v: str) -> str:
+    """DuckDB expression typing the trimmed text `v` as the column's type (NULL when it does not parse)."""
+    if column.type == DATE:
+        return f"try_cast({v} as date)"
+    if column.type == TIMESTAMP:
+        return f"timezone('UTC', try_cast({v} as timestamptz))"
+    if column.type in (QUANTITY, INTEGER):
+        return f"try_cast({v} as double)"  # an INTEGER is made one after checking it is whole
+    if column.type == BOOLEAN:
+        return (f"case when lower({v}) in ('true', 't', 'yes', 'y', '1') then true "
+                f"when lower({v}) in ('false', 'f', 'no', 'n', '0') then false end")
+    if column.type.startswith("DECIMAL"):
+        return f"try_cast({v} as {column.type})"
+    return v
+
+
+def _expected(column: Column) -> str:
+    return {
+        DATE: "a date (YYYY-MM-DD)",
+        TIMESTAMP: "a timestamp (ISO 8601)",
+        QUANTITY: "a number",
+        INTEGER: "a whole number",
+        BOOLEAN: "true or false",
+        MONEY: "a decimal amount with '.' as decimal point",
+    }.get(column.type, f"a {column.type} value")
+
+
+def _column_problems(column: Column, v: str, x: str) -> list[tuple[str, str]]:
+    """(condition, reason SQL) pairs for one column, in the order they are reported.
+
+    Conditions are cheap tests on the typed value first (`x is null` covers both a missing value
+    and one that does not parse); the reason, built only for the rows that fail, tells them apart.
+    """
+    shown = f"left({v}, {_MAX_VALUE_IN_REASON})"
+
+    def got(expected: str) -> str:
+        return f"{_sql_literal('got ' + chr(39))} || {shown} || {_sql_literal(chr(39) + ', ' + expected)}"
+
+    missing = _sql_literal("missing value (the column is required)")
+    unparsed = got(f"expected {_expected(column)}")
+    problems: list[tuple[str, str]] = []
+    if column.type == "VARCHAR":
         if column.required:
-            checks.append(f"{raw} is null")
-        if column.allowed:
-            allowed = ", ".join(_sql_literal(v) for v in column.allowed)
-            checks.append(f"({raw} is not null and {raw} not in ({allowed}))")
-        row = con.execute(
-            f"select _row_number, \"{column.name}\" from text_rows where {' or '.join(checks)} "
-            "order by _row_number limit 1"
-        ).fetchone()
-        if row is None:
-            continue
-        line, value = row
-        if value is None or not str(value).strip():
-            expected = "a value (the column is required)"
-        elif column.allowed and str(value).strip() not in column.allowed:
-            expected = f"one of {', '.join(column.allowed)}"
+            problems.append((f"{x} is null", missing))
+    elif column.required:
+        problems.append((f"{x} is null", f"case when {v} is null then {missing} else {unparsed} end"))
+    else:
+        problems.append((f"{x} is null and {v} is not null", unparsed))
+    if column.type in (QUANTITY, INTEGER):
+        bad_number = f"not isfinite({x})"
+        if column.type == INTEGER:
+            bad_number += f" or {x} <> round({x}) or abs({x}) > 2147483647"
+        problems.append((bad_number, unparsed))
+    if column.allowed:
+        if column.type == "VARCHAR":
+            allowed = ", ".join(_sql_literal(a.lower()) for a in column.allowed)
+            condition = f"lower({x}) not in ({allowed})"
         else:
-            expected = f"a {column.type} value"
-        return f"line {line}, column '{column.name}': got {value!r}, expected {expected}"
-    return None
+            condition = f"{x} not in ({', '.join(column.allowed)})"
+        problems.append((condition, got(f"expected one of {', '.join(column.allowed)}")))
+    if column.minimum is not None:
+        problems.append((f"{x} < {column.minimum!r}", got(f"below the minimum {column.minimum:g}")))
+    if column.maximum is not None:
+        problems.append((f"{x} > {column.maximum!r}", got(f"above the maximum {column.maximum:g}")))
+    if column.references is not None:
+        # IN (subquery) makes DuckDB build its hash table on the small master table; a join would
+        # let the optimizer build it on the millions of rows being loaded instead.
+        master = "_known_items" if column.references == ITEMS_PATH else "_known_locations"
+        wildcard = f" and {x} <> {_sql_literal(column.wildcard)}" if column.wildcard else ""
+        problems.append((f"{x} not in (select id from {master}){wildcard}",
+                         f"{_sql_literal(f'unknown {column.name} ' + chr(39))} || {x} || "
+                         f"{_sql_literal(chr(39) + f': not in {column.references}')}"))
+    return problems
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _rule_sql(rule: RowRule, entity: Entity, present: dict[str, str]) -> str | None:
+    """The rule over the typed values, or None when a column it needs is not in the file."""
+    sql = rule.sql
+    for i, column in enumerate(entity.columns):
+        if re.search(rf"\b{column.name}\b", rule.sql):
+            if column.name not in present:
+                return None
+            sql = re.sub(rf"\b{column.name}\b", f"val_{i}", sql)
+    return sql
 
 
-def load_entity(
-    con: duckdb.DuckDBPyConnection, landing_dir: Path, entity: Entity, load_id: str
-) -> EntityLoad:
-    """Replace `raw.<entity>` with every extract of the entity, or raise and change nothing."""
-    extracts = find_extracts(landing_dir, entity)
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    table = f"raw.{entity.name}"
-    columns_sql = ", ".join(f'"{c.name}" {c.type}' for c in entity.columns)
-    metadata_sql = ", ".join(f"{name} {type_}" for name, type_ in METADATA_COLUMNS)
-    con.execute(f"create or replace temp table pending_rows ({columns_sql}, {metadata_sql})")
-    ignored: dict[str, list[str]] = {}
-    registry: list[tuple] = []
-    try:
-        for extract in extracts:
-            header = check_header(extract.path, entity)
-            extra = [h for h in header if h not in entity.column_names]
-            if extra:
-                ignored[extract.relative_path] = extra
-                log.warning("%s: ignoring columns not in the contract: %s", extract.path, extra)
-            text = _read_as_text(extract.path, header)
-            present = set(entity.column_names) & set(text.column_names)
-            text = text.select(sorted(present))
-            # Line numbers count the header as line 1 (CSV); Parquet/JSONL rows count from 1.
-            first_line = 2 if extract.path.suffix.lower() == ".csv" else 1
-            text = text.append_column(
-                "_row_number", pa.array(range(first_line, first_line + text.num_rows), pa.int64())
-            )
-            con.register("text_rows_arrow", text)
-            con.execute("create or replace temp table text_rows as select * from text_rows_arrow")
-            con.unregister("text_rows_arrow")
-            problem = _first_bad_value(con, entity, present)
-            if problem:
-                raise LandingError(f"{extract.path}: {problem}")
-            con.execute(
-                f"insert into pending_rows select {_typed_select(entity, present)}, "
-                f"?, ?, ?, ?, _row_number from text_rows",
-                [extract.relative_path, extract.extract_date, load_id, loaded_at],
-            )
-            registry.append(
-                (load_id, entity.path, extract.relative_path, extract.extract_date,
-                 extract.path.stat().st_size, _file_sha256(extract.path), text.num_rows, loaded_at)
-            )
-        con.execute("begin transaction")
-        try:
-            con.execute("create schema if not exists raw")
-            con.execute("create schema if not exists ops")
-            con.execute(f"create or replace table {table} as select * from pending_rows")
-            _ensure_ops_tables(con)
-            con.execute("delete from ops.file_registry where entity = ?", [entity.path])
-            con.executemany(
-                "insert into ops.file_registry values (?, ?, ?, ?, ?, ?, ?, ?)", registry
-            )
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-    finally:
-        con.execute("drop table if exists pending_rows")
-        con.execute("drop table if exists text_rows")
-    rows = sum(r[6] for r in registry)
-    return EntityLoad(entity.path, len(extracts), rows, ignored)
+def _typed_table_sql(entity: Entity, source: _Source) -> str:
+    """`_typed`, in one pass over the file: ordinal, the row's first problem ('column<US>reason'), its
+    raw record when it has one, and the typed contract columns.
 
-
-def _ensure_ops_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        """create table if not exists ops.file_registry (
-            load_id varchar, entity varchar, file varchar, extract_date date,
-            size_bytes bigint, sha256 varchar, rows bigint, loaded_at timestamp)"""
+    Problems, per column in contract order: missing required value, value that does not parse,
+    value outside the allowed list, below the minimum, above the maximum, an id not in the master
+    data (looked up in the small master tables), fractional units of an item not sold by weight;
+    then the row rules. Duplicate keys need every row, so they are found afterwards.
+    """
+    texts = ["x.*"]
+    values: list[str] = []
+    typed_columns: list[str] = []
+    cases: list[str] = []
+    item_value = None
+    for i, column in enumerate(entity.columns):
+        if column.name not in source.present:
+            typed_columns.append(f'cast(null as {column.type}) as "{column.name}"')
+            continue
+        text, value = f"raw_{i}", f"val_{i}"
+        # Ids and texts are trimmed; DuckDB's casts skip surrounding blanks themselves.
+        trimmed = f"trim(x.{source.present[column.name]})" if column.type == "VARCHAR" else \
+            f"x.{source.present[column.name]}"
+        texts.append(f"nullif({trimmed}, '') as {text}")
+        values.append(f"{_value(column, text)} as {value}")
+        if column.type == INTEGER:
+            # only rows without a problem hold a whole number that fits
+            typed_columns.append(f'case when _problem is null then cast({value} as integer) end as "{column.name}"')
+        else:
+            typed_columns.append(f'{value} as "{column.name}"')
+        if column.name == "item_id" and column.references == ITEMS_PATH:
+            item_value = value
+        for condition, reason in _column_problems(column, text, value):
+            cases.append(f"when {condition} then {_sql_literal(column.name)} || chr(31) || {reason}")
+    if item_value is not None:
+        for i, column in enumerate(entity.columns):
+            if column.whole_units and column.name in source.present:
+                value = f"val_{i}"
+                cases.append(
+                    f"when {value} <> floor({value}) and {item_value} in (select id from _known_items "
+                    f"where not sold_by_weight) then {_sql_literal(column.name)} || chr(31) || 'got ' || {value} || "
+                    f"{_sql_literal(': fractional units, but item ' + chr(39))} || {item_value} || "
+                    f"{_sql_literal(chr(39) + ' does not sell by weight')}"
+                )
+    for rule in entity.row_rules:
+        sql = _rule_sql(rule, entity, source.present)
+        if sql is not None:
+            cases.append(f"when not coalesce({sql}, true) then {_sql_literal(rule.column)} || chr(31) || "
+                         f"{_sql_literal(rule.reason)}")
+    problem = f"case {' '.join(cases)} end" if cases else "cast(null as varchar)"
+    return (
+        "create temp table _typed as "
+        f"select _ord, _problem, case when _problem is not null then {source.raw_record_sql} end as _raw, "
+        f"{', '.join(typed_columns)} "
+        f"from (select v.*, {problem} as _problem "
+        f"      from (select *{''.join(', ' + v for v in values)} "
+        f"            from (select {', '.join(texts)} from {source.sql} x) x) v) x"
     )
 
 
-def validate_landing(landing_dir: Path, entities: tuple[Entity, ...] = ENTITIES) -> None:
-    """Check folders, files and required columns of every entity before anything is written."""
-    if not landing_dir.is_dir():
-        raise LandingError(f"{landing_dir}: landing folder does not exist")
-    for entity in entities:
-        for extract in find_extracts(landing_dir, entity):
-            check_header(extract.path, entity)
+def _type_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source) -> None:
+    """Build `_typed` from the file (the one full pass), then collect the CSV reader's rejects."""
+    if any(c.references == ITEMS_PATH for c in entity.columns):
+        con.execute("""create temp table _known_items as
+                       select trim(item_id) as id,
+                              coalesce(arg_max(sold_by_weight, _extract_date), false) as sold_by_weight
+                       from raw.erp__items group by 1""")
+    if any(c.references == LOCATIONS_PATH for c in entity.columns):
+        con.execute("create temp table _known_locations as "
+                    "select distinct trim(location_id) as id from raw.erp__locations")
+    try:
+        con.execute(_typed_table_sql(entity, source), source.params)
+    except duckdb.Error as exc:
+        if source.rejects_table:
+            con.execute(f"drop table if exists {source.rejects_table}")
+        raise _Rejected(f"cannot be read as {source.format}: {_first_line(str(exc))}") from exc
+    if source.rejects_table:
+        _collect_csv_rejects(con, source)
+
+
+def _check_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source, stats: _ByteStats) -> _Checked:
+    """Number the lines, find repeated keys (`_duplicate_rows`), count, and check conservation."""
+    line_sql, line_join = _line_numbers(con, source, stats)
+    _find_duplicate_keys(con, entity, line_sql, line_join)
+    typed_rows, first_level_bad = con.execute("select count(*), count(_problem) from _typed").fetchall()[0]
+    duplicates = con.execute("select count(*) from _duplicate_rows").fetchall()[0][0]
+    quarantined = first_level_bad + duplicates + len(source.structural)
+    loaded = typed_rows - first_level_bad - duplicates
+    if loaded + quarantined != source.rows_in_file:
+        # The parser lost or invented a record: refuse the file rather than lose a row silently.
+        raise _Rejected(f"the file has {source.rows_in_file} data rows but the reader produced "
+                        f"{loaded + quarantined}; nothing loaded")
+    return _Checked(loaded, quarantined, line_sql, line_join)
+
+
+def _line_numbers(con: duckdb.DuckDBPyConnection, source: _Source, stats: _ByteStats) -> tuple[str, str]:
+    """SQL giving each `_typed t` row its line number, and the join it needs.
+
+    Parquet and JSON Lines know their row's position already. A CSV file where every line is
+    one record (no quote character, no blank line) numbers good rows from the ordinal the
+    reader gives them, shifted past the lines it rejected (an ASOF join on the few rejects).
+    Otherwise, quoted fields may span lines: the file is scanned with Python's csv module to
+    learn where each record starts.
+    """
+    if source.format != "csv":
+        return "t._ord", ""
+    if stats.lines_are_records:
+        source.rows_in_file = max(stats.physical_lines - 1 - len(source.csv_blank_rejects), 0)
+        if not source.csv_rejected_lines:
+            return "t._ord + 1", ""
+        # Good row k follows reject j (rank j, line r_j) when k >= r_j - j; its line is k + 1 + #such rejects.
+        offsets = pa.table({
+            "_from": pa.array([r - j for j, r in enumerate(source.csv_rejected_lines, start=1)], pa.int64()),
+            "_shift": pa.array(list(range(1, len(source.csv_rejected_lines) + 1)), pa.int64()),
+        })
+        con.register("_offsets_arrow", offsets)
+        con.execute("create temp table _line_offsets as select _from, max(_shift) as _shift "
+                    "from _offsets_arrow group by _from")
+        con.unregister("_offsets_arrow")
+        return "t._ord + 1 + coalesce(o._shift, 0)", "asof left join _line_offsets o on t._ord >= o._from"
+    records = _csv_records(source.path)
+    rejected = set(source.csv_rejected_lines)
+    good_lines = [pline for dline, pline, blank in records if dline not in rejected and not blank]
+    source.rows_in_file = sum(1 for _, _, blank in records if not blank)
+    physical = {dline: pline for dline, pline, _ in records}
+    source.structural = [(physical.get(line, line), reason, raw) for line, reason, raw in source.structural]
+    good_rows = con.execute("select count(*) from _typed").fetchall()[0][0]
+    if len(good_lines) != good_rows:
+        raise _Rejected(f"the file has {len(good_lines)} well-formed data rows but the reader produced "
+                        f"{good_rows}; nothing loaded")
+    line_map = pa.table({"_ord": pa.array(range(1, len(good_lines) + 1), pa.int64()),
+                         "_line": pa.array(good_lines, pa.int64())})
+    con.register("_line_map_arrow", line_map)
+    con.execute("create temp table _line_map as select * from _line_map_arrow")
+    con.unregister("_line_map_arrow")
+    return "m._line", "join _line_map m on t._ord = m._ord"
+
+
+def _csv_records(path: Path) -> list[tuple[int, int, bool]]:
+    """(DuckDB's line number, physical first line, blank) of every data record after the header.
+
+    DuckDB numbers records by counting line ends outside quoted fields, blank lines included;
+    the physical line also counts the line ends inside quoted fields. A record of blanks only
+    is not a row.
+    """
+    records: list[tuple[int, int, bool]] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        previous_end = 0
+        for dline, row in enumerate(reader, start=1):
+            start = previous_end + 1
+            previous_end = reader.line_num
+            if dline == 1 or not row:
+                continue  # the header; a blank line (neither DuckDB nor the contract counts it as a row)
+            records.append((dline, start, len(row) == 1 and not row[0].strip()))
+    return records
+
+
+def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, entity: Entity, line_sql: str, line_join: str) -> None:
+    """`_duplicate_rows`: every row (without another problem) whose key repeats within the extract.
+
+    Nothing says which of the rows is right, so all of them are quarantined. The repeated keys
+    are found by one aggregation; only their rows are read again (a semi join on the few keys).
+    """
+    key = ", ".join(f'"{k}"' for k in entity.key)
+    key_match = " and ".join(f't."{k}" = k."{k}"' for k in entity.key)
+    con.execute(f"""create temp table _duplicate_rows as
+        with repeated_keys as (
+            select {key} from _typed where _problem is null group by all having count(*) > 1
+        ),
+        candidates as (
+            select t.*, {line_sql} as _line from _typed t {line_join}
+            semi join repeated_keys k on {key_match}
+            where t._problem is null
+        ),
+        repeated as (
+            select {key},
+                   array_to_string(list_slice(list(_line order by _line), 1, 10), ', ')
+                   || case when count(*) > 10 then ' and ' || (count(*) - 10) || ' more' else '' end as _lines
+            from candidates group by all
+        )
+        select c._ord, c._line, {_sql_literal(entity.key[0])} as _column,
+               {_sql_literal(f"duplicate key ({', '.join(entity.key)}) = (")}
+               || {" || ', ' || ".join(f'cast(c."{k}" as varchar)' for k in entity.key)}
+               || ') within the extract, on lines ' || r._lines as _reason,
+               json_object({", ".join(f"{_sql_literal(c)}, cast(c.{_sql_identifier(c)} as varchar)"
+                                       for c in entity.column_names)})::varchar as _raw
+        from candidates c join repeated r using ({key})""")
+
+
+# --- committing ---------------------------------------------------------------------------------
+
+
+def _file_id(relative_path: str, sha256: str) -> str:
+    return hashlib.sha256(f"{relative_path}\0{sha256}".encode()).hexdigest()[:16]
+
+
+def _register(con, outcome: FileOutcome, landed: LandedFile, stat: os.stat_result, sha256: str, load_id: str,
+              registered_at: datetime | None) -> None:
+    registered_at = registered_at or datetime.now(UTC).replace(tzinfo=None)
+    con.execute(
+        "insert into ops.file_registry values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            _file_id(landed.relative_path, sha256), outcome.entity, landed.relative_path, landed.extract_date,
+            landed.path.suffix.lower().lstrip(".") or None, stat.st_size, stat.st_mtime_ns, sha256,
+            outcome.outcome, outcome.reason, outcome.rows_in_file,
+            outcome.rows_loaded if outcome.outcome == LOADED else None,
+            outcome.rows_quarantined if outcome.outcome == LOADED else None,
+            "; ".join(outcome.warnings) or None, outcome.restated_file, None, load_id, registered_at,
+        ],
+    )
+
+
+def _commit_extract(con, entity: Entity, landed: LandedFile, stat: os.stat_result, sha256: str, load_id: str,
+                    outcome: FileOutcome, source: _Source, checked: _Checked) -> None:
+    """Restate the entity's extract date with this file's rows, its quarantine and registry rows: all or nothing."""
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    file_id = _file_id(landed.relative_path, sha256)
+    columns = ", ".join(f'"{c}"' for c in entity.column_names)
+    metadata = ", ".join(name for name, _ in METADATA_COLUMNS)
+    structural = pa.table({
+        "_line": pa.array([s[0] for s in source.structural], pa.int64()),
+        "_reason": pa.array([s[1] for s in source.structural], pa.string()),
+        "_raw": pa.array([s[2] for s in source.structural], pa.string()),
+    })
+    con.execute("begin transaction")
+    try:
+        earlier = con.execute(
+            "select string_agg(file, ', ' order by file) from ops.file_registry "
+            "where entity = ? and extract_date = ? and outcome = ?",
+            [entity.path, landed.extract_date, LOADED],
+        ).fetchall()[0][0]
+        outcome.restated_file = earlier
+        con.execute(f"delete from raw.{entity.name} where _extract_date = ?", [landed.extract_date])
+        con.execute(
+            f"""insert into raw.{entity.name} ({columns}, {metadata})
+                select {", ".join(f't."{c}"' for c in entity.column_names)}, ?, ?, ?, ?, {checked.line_sql}
+                from _typed t {checked.line_join}
+                where t._problem is null and t._ord not in (select _ord from _duplicate_rows)""",
+            [landed.relative_path, landed.extract_date, load_id, loaded_at],
+        )
+        quarantine_values = [file_id, entity.path, landed.relative_path, landed.extract_date, load_id, loaded_at]
+        con.register("_structural_arrow", structural)
+        con.execute(
+            f"""insert into ops.quarantine
+                select ?, ?, ?, ?, _line, _column, _reason, _raw, ?, ?
+                from (
+                    select {checked.line_sql} as _line, split_part(t._problem, chr(31), 1) as _column,
+                           split_part(t._problem, chr(31), 2) as _reason, t._raw
+                    from _typed t {checked.line_join} where t._problem is not null
+                    union all
+                    select _line, _column, _reason, _raw from _duplicate_rows
+                    union all
+                    select _line, NULL, _reason, _raw from _structural_arrow
+                )
+                order by _line""",
+            quarantine_values,
+        )
+        con.unregister("_structural_arrow")
+        con.execute(
+            "update ops.file_registry set outcome = ?, superseded_by = ? "
+            "where entity = ? and extract_date = ? and outcome = ?",
+            [SUPERSEDED, landed.relative_path, entity.path, landed.extract_date, LOADED],
+        )
+        _register(con, outcome, landed, stat, sha256, load_id, loaded_at)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+# --- conservation -------------------------------------------------------------------------------
+
+
+@dataclass
+class ConservationReport:
+    """Per entity: every accepted file's rows are in raw or in quarantine, and the counts agree."""
+
+    entity: str
+    files_checked: int = 0
+    rows_in_files: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool:
+        return not self.violations
+
+
+def conservation_report(con: duckdb.DuckDBPyConnection, entity: Entity) -> ConservationReport:
+    """Compare the registry's counts with the rows actually in raw and in ops.quarantine."""
+    report = ConservationReport(entity.path)
+    rows = con.execute(
+        f"""with in_raw as (
+                select _file, _load_id, count(*) as n from raw.{entity.name} group by all
+            ),
+            in_quarantine as (
+                select file_id, count(*) as n from ops.quarantine where entity = ? group by all
+            )
+            select r.file, r.outcome, r.rows_in_file, r.rows_loaded, r.rows_quarantined,
+                   coalesce(w.n, 0), coalesce(q.n, 0)
+            from ops.file_registry r
+            left join in_raw w on w._file = r.file and w._load_id = r.load_id
+            left join in_quarantine q on q.file_id = r.file_id
+            where r.entity = ? and r.outcome in (?, ?)
+            order by r.file""",
+        [entity.path, entity.path, LOADED, SUPERSEDED],
+    ).fetchall()
+    for file, outcome, in_file, loaded, quarantined, raw_rows, quarantine_rows in rows:
+        report.files_checked += 1
+        report.rows_in_files += in_file
+        if outcome == LOADED:
+            report.rows_loaded += loaded
+            report.rows_quarantined += quarantined
+        if in_file != loaded + quarantined:
+            report.violations.append(f"{file}: {in_file} rows in the file, {loaded} loaded + {quarantined} quarantined")
+        expected_raw = loaded if outcome == LOADED else 0
+        if raw_rows != expected_raw:
+            report.violations.append(
+                f"{file} ({outcome}): {raw_rows} rows in raw.{entity.name}, expected {expected_raw}")
+        if quarantine_rows != quarantined:
+            report.violations.append(f"{file}: {quarantine_rows} rows in ops.quarantine, registry says {quarantined}")
+    orphans = con.execute(
+        f"""select _file, count(*) from raw.{entity.name} w
+            where not exists (select 1 from ops.file_registry r
+                              where r.file = w._file and r.load_id = w._load_id and r.outcome = ?)
+            group by all order by 1""",
+        [LOADED],
+    ).fetchall()
+    for file, count in orphans:
+        report.violations.append(f"{file}: {count} rows in raw.{entity.name} without a loaded file in the registry")
+    return report
+
+
+# --- provenance ---------------------------------------------------------------------------------
 
 
 def load_provenance(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> int:
@@ -290,3 +1163,19 @@ def load_provenance(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> int:
         con.executemany("insert into ops.column_provenance values (?, ?, ?, ?, ?)", rows)
     con.execute("commit")
     return len(rows)
+
+
+def iter_registry(con: duckdb.DuckDBPyConnection, load_id: str) -> Iterator[tuple]:
+    """(entity, file, outcome, reason, rows_loaded, rows_quarantined) registered by one load."""
+    yield from con.execute(
+        "select entity, file, outcome, reason, rows_loaded, rows_quarantined from ops.file_registry "
+        "where load_id = ? order by entity nulls first, file",
+        [load_id],
+    ).fetchall()
+
+
+__all__ = [
+    "DEFERRED", "DUPLICATE", "LOADED", "REJECTED", "SUPERSEDED", "ConservationReport", "EntityLoad", "FileOutcome",
+    "LandedFile", "LandingError", "LandingScan", "conservation_report", "ensure_warehouse_schema",
+    "iter_registry", "load_entity", "load_provenance", "record_misplaced_files", "scan_landing", "validate_landing",
+]

@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingestion.contract import ENTITIES_BY_PATH, PROVENANCE_FILE, Entity, extract_path
+from ingestion.contract import (
+    ENTITIES_BY_PATH,
+    PROVENANCE_FILE,
+    SUPPORTED_EXTENSIONS,
+    Entity,
+    extract_path,
+    is_date_dir,
+)
 
 ORIGINS = ("observed", "derived", "synthetic")
 
@@ -177,6 +184,21 @@ def _check_replaceable(out: Path, dataset: str) -> None:
         raise FileExistsError(
             f"{out}: not empty and not an earlier {dataset!r} output ({found}); choose an empty folder"
         )
-    stray = [e.name for e in entries if e.name != PROVENANCE_FILE and not e.is_dir()]
+    # Only files the earlier output could have written may be replaced: anything else a user put
+    # there (notes, a README, an analysis folder), at any depth, makes us refuse.
+    entities = set(provenance.get("entities", {}))
+    stray = []
+    for path in sorted(out.rglob("*")):
+        if path.is_dir():
+            continue
+        parts = path.relative_to(out).parts
+        in_layout = (
+            len(parts) == 4 and f"{parts[0]}/{parts[1]}" in entities and is_date_dir(parts[2])
+            and path.suffix.lower() in SUPPORTED_EXTENSIONS
+        )
+        if parts != (PROVENANCE_FILE,) and not in_layout:
+            stray.append(path.relative_to(out).as_posix())
     if stray:
-        raise FileExistsError(f"{out}: holds files outside the landing layout ({stray}); will not replace it")
+        raise FileExistsError(
+            f"{out}: holds files outside the landing layout ({', '.join(stray[:5])}); will not replace it"
+        )

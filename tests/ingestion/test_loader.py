@@ -1,100 +1,244 @@
-"""Landing v1 loader: typed raw tables, load metadata, and clear errors that change nothing."""
+"""The loader: typed raw rows with load metadata, line numbers, the registry, conservation, re-runs."""
 
 from __future__ import annotations
 
+import csv
+import io
+import random
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from ingestion.contract import ITEMS, SALES
-from ingestion.loader import LandingError, load_entity, validate_landing
+from ingestion.contract import ENTITIES, ITEMS, SALES
+from ingestion.loader import (
+    LandingError,
+    conservation_report,
+    ensure_warehouse_schema,
+    load_entity,
+    scan_landing,
+    validate_landing,
+)
 
-SALES_HEADER = "business_date,location_id,item_id,units,net_sales,discount_amount,period_days\n"
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _sales_file(landing: Path, extract_date: str, body: str, name: str = "sales.csv") -> Path:
-    return _write(landing / "pos" / "sales" / extract_date / name, SALES_HEADER + body)
+from .conftest import ITEMS_CSV, LOCATIONS_CSV, SALES_HEADER, load, table_rows, write
 
 
-def test_loads_typed_rows_with_line_numbers_and_keeps_leading_zeros(tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
-    _sales_file(landing, "2024-01-04", "2024-01-03, 001 ,0042,3,7.50,1.50,7\n2024-01-03,001,0043,-1,-2.5,0,7\n")
-    con = duckdb.connect()
-    result = load_entity(con, landing, SALES, "load-1")
-    assert (result.files, result.rows) == (1, 2)
+def test_loads_typed_rows_with_line_numbers_and_keeps_leading_zeros(landing: Path, con) -> None:
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03, S1 ,001,3,7.50,1.50,7\n2024-01-03,S1,002,-1,-2.5,0,7\n")
+    result = load(con, landing, "pos/sales", load_id="load-1")
+    assert (result.files_loaded, result.rows_loaded, result.rows_quarantined) == (1, 2, 0)
     rows = con.execute(
-        "select location_id, item_id, units, net_sales, _row_number, _extract_date, _file "
-        "from raw.pos__sales order by _row_number"
+        "select location_id, item_id, units, net_sales, _row_number, _extract_date, _file, _load_id "
+        "from raw.pos__sales where _load_id = 'load-1' order by _row_number"
     ).fetchall()
     # Ids are trimmed but never lose leading zeros; net returns stay as negative units.
-    assert rows[0][:5] == ("001", "0042", 3.0, pytest.approx(7.5), 2)
+    assert rows[0][:5] == ("S1", "001", 3.0, pytest.approx(7.5), 2)
     assert rows[1][2] == -1.0 and rows[1][4] == 3
     assert str(rows[0][5]) == "2024-01-04"
-    assert rows[0][6] == "pos/sales/2024-01-04/sales.csv"
-    registry = con.execute("select entity, rows from ops.file_registry").fetchall()
-    assert registry == [("pos/sales", 2)]
+    assert rows[0][6] == "pos/sales/2024-01-04/sales.csv" and rows[0][7] == "load-1"
+    registry = con.execute(
+        "select entity, outcome, rows_in_file, rows_loaded, rows_quarantined, size_bytes, length(sha256) "
+        "from ops.file_registry where load_id = 'load-1'"
+    ).fetchall()
+    size = (landing / "pos" / "sales" / "2024-01-04" / "sales.csv").stat().st_size
+    assert registry == [("pos/sales", "loaded", 2, 2, 0, size, 64)]
 
 
-def test_missing_required_column_names_file_and_column_and_keeps_old_table(tmp_path: Path) -> None:
+def test_missing_required_column_rejects_the_file_and_keeps_what_was_loaded(landing: Path, con) -> None:
+    before = table_rows(con, "raw.pos__sales")
+    bad = write(landing / "pos" / "sales" / "2024-01-11" / "sales.csv",
+                "business_date,location_id,item_id,net_sales,discount_amount\n2024-01-10,S1,001,7.5,0\n")
+    good = write(landing / "pos" / "sales" / "2024-01-12" / "sales.csv", SALES_HEADER + "2024-01-11,S1,001,1,2.5,0,1\n")
+    result = load(con, landing, "pos/sales", load_id="load-2")
+    outcomes = {o.file: (o.outcome, o.reason) for o in result.outcomes}
+    assert outcomes["pos/sales/2024-01-11/sales.csv"][0] == "rejected"
+    assert "required column 'units' of pos/sales is missing" in outcomes["pos/sales/2024-01-11/sales.csv"][1]
+    assert outcomes["pos/sales/2024-01-12/sales.csv"] == ("loaded", None)  # the other file still loads
+    assert table_rows(con, "raw.pos__sales", "_load_id <> 'load-2'") == before
+    assert bad.exists() and good.exists()
+
+
+def test_unparseable_value_is_quarantined_with_line_and_column(landing: Path, con) -> None:
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,7\n2024-01-03,S1,002,three,7.5,0,7\n")
+    load(con, landing, "pos/sales")
+    assert con.execute("select file, line_number, column_name, reason from ops.quarantine").fetchall() == [
+        ("pos/sales/2024-01-04/sales.csv", 3, "units", "got 'three', expected a number")
+    ]
+
+
+def test_value_outside_allowed_list_is_quarantined(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    _sales_file(landing, "2024-01-04", "2024-01-03,1,42,3,7.5,0,7\n")
+    write(landing / "erp" / "locations" / "2024-01-04" / "locations.csv",
+          "location_id,location_name,location_type,region,cluster\n1,North,store,KY,A\n2,South,warehouse,KY,A\n")
     con = duckdb.connect()
-    load_entity(con, landing, SALES, "load-1")
-    bad = _write(
-        landing / "pos" / "sales" / "2024-01-11" / "sales.csv",
-        "business_date,location_id,item_id,net_sales,discount_amount\n2024-01-10,1,42,7.5,0\n",
-    )
-    with pytest.raises(LandingError, match=r"sales\.csv: required column 'units'") as raised:
-        load_entity(con, landing, SALES, "load-2")
-    assert str(bad) in str(raised.value)
-    assert con.execute("select count(*), min(_load_id) from raw.pos__sales").fetchone() == (1, "load-1")
+    load(con, landing, "erp/locations")
+    assert con.execute("select line_number, column_name, reason from ops.quarantine").fetchall() == [
+        (3, "location_type", "got 'warehouse', expected one of store, dc, ecom")
+    ]
+    assert con.execute("select location_id from raw.erp__locations").fetchall() == [("1",)]
 
 
-def test_unparseable_value_names_line_and_column(tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
-    _sales_file(landing, "2024-01-04", "2024-01-03,1,42,3,7.5,0,7\n2024-01-03,1,43,three,7.5,0,7\n")
-    with pytest.raises(LandingError, match=r"line 3, column 'units': got 'three', expected a DOUBLE value"):
-        load_entity(duckdb.connect(), landing, SALES, "load-1")
-
-
-def test_value_outside_allowed_list_is_an_error(tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
-    _write(
-        landing / "erp" / "locations" / "2024-01-04" / "locations.csv",
-        "location_id,location_name,location_type,region,cluster\n1,North,store,KY,A\n2,South,warehouse,KY,A\n",
-    )
-    from ingestion.contract import LOCATIONS
-
-    with pytest.raises(LandingError, match=r"line 3, column 'location_type': got 'warehouse', expected one of"):
-        load_entity(duckdb.connect(), landing, LOCATIONS, "load-1")
-
-
-def test_missing_entity_folder_and_bad_date_folder(tmp_path: Path) -> None:
+def test_entity_without_files_loads_nothing_and_keeps_an_empty_table(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
-    with pytest.raises(LandingError, match=r"landing folder for erp/items is missing"):
-        load_entity(duckdb.connect(), landing, ITEMS, "load-1")
-    _write(landing / "pos" / "sales" / "2024-13-45" / "s.csv", SALES_HEADER)
-    with pytest.raises(LandingError, match=r"2024-13-45: extract folder name is not a valid date"):
-        load_entity(duckdb.connect(), landing, SALES, "load-1")
+    con = duckdb.connect()
+    result = load_entity(con, landing, ITEMS, "load-1")
+    assert result.outcomes == []
+    assert con.execute("select count(*) from raw.erp__items").fetchall() == [(0,)]
+    columns = [r[0] for r in con.execute("describe raw.erp__items").fetchall()]
+    assert columns == [*ITEMS.column_names, "_file", "_extract_date", "_load_id", "_loaded_at", "_row_number"]
 
 
-def test_validate_landing_reports_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(LandingError, match=r"does not exist"):
+def test_validate_landing_names_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(LandingError, match=r"nowhere: landing folder does not exist"):
         validate_landing(tmp_path / "nowhere")
-
-
-def test_not_utf8_is_rejected_with_file_name(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    path = landing / "pos" / "sales" / "2024-01-04" / "sales.csv"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(SALES_HEADER.encode() + "2024-01-03,1,42,3,7.5,0,7 caf\xe9\n".encode("latin-1"))
-    with pytest.raises(LandingError, match=r"sales\.csv"):
-        load_entity(duckdb.connect(), landing, SALES, "load-1")
+    write(landing / "erp" / "items" / "2024-01-01" / "items.csv", ITEMS_CSV)
+    with pytest.raises(LandingError, match=r"landing folder for erp/locations is missing"):
+        validate_landing(landing)
+    (landing / "erp" / "locations").mkdir(parents=True)
+    with pytest.raises(LandingError, match=r"no extract files for erp/locations"):
+        validate_landing(landing)
+
+
+def test_scan_lists_extract_dates_misplaced_and_in_progress_files(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write(landing / "erp" / "items" / "2024-01-01" / "items.csv", ITEMS_CSV)
+    write(landing / "pos" / "sales" / "2024-01-05" / "a.csv", SALES_HEADER)
+    write(landing / "pos" / "sales" / "2024-01-03" / ".b.csv", SALES_HEADER)
+    write(landing / "pos" / "sales" / "2024-1-3" / "c.csv", SALES_HEADER)
+    write(landing / "provenance.json", "{}")
+    scan = scan_landing(landing)
+    assert scan.extract_dates == ["2024-01-01", "2024-01-05"]
+    assert [f.relative_path for f in scan.misplaced] == ["pos/sales/2024-1-3/c.csv"]
+    assert scan.in_progress == ["pos/sales/2024-01-03/.b.csv"]
+    assert [f.relative_path for f in scan.for_entity(SALES, {"2024-01-05"})] == ["pos/sales/2024-01-05/a.csv"]
+
+
+def _snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    tables = [f"raw.{e.name}" for e in ENTITIES] + ["ops.file_registry", "ops.quarantine"]
+    return {t: table_rows(con, t) for t in tables}
+
+
+def test_loading_again_changes_nothing(landing: Path, con) -> None:
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,7\n2024-01-03,S1,002,x,7.5,0,7\n")
+    load(con, landing, "pos/sales", load_id="first")
+    before = _snapshot(con)
+    for entity_path in ("erp/items", "erp/locations", "pos/sales"):
+        assert load(con, landing, entity_path, load_id="again").outcomes == []
+    assert _snapshot(con) == before
+
+
+def test_conservation_report_holds_and_catches_a_lost_row(landing: Path, con) -> None:
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,7\n2024-01-03,S1,002,x,7.5,0,7\n2024-01-03,S2,002,1,2,0,7\n")
+    load(con, landing, "pos/sales")
+    report = conservation_report(con, SALES)
+    assert report.holds, report.violations
+    assert (report.files_checked, report.rows_in_files, report.rows_loaded, report.rows_quarantined) == (2, 5, 4, 1)
+    con.execute("delete from raw.pos__sales where item_id = '002' and _extract_date = '2024-01-04'")
+    report = conservation_report(con, SALES)
+    assert report.violations == [
+        "pos/sales/2024-01-04/sales.csv (loaded): 1 rows in raw.pos__sales, expected 2"
+    ]
+    con.execute("delete from ops.quarantine")
+    assert "pos/sales/2024-01-04/sales.csv: 0 rows in ops.quarantine, registry says 1" in \
+        conservation_report(con, SALES).violations
+
+
+def test_warehouse_from_the_v1_loader_is_rebuilt(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    con.execute("create schema ops; create schema raw")
+    con.execute("create table ops.file_registry (load_id varchar, entity varchar, file varchar, extract_date date, "
+                "size_bytes bigint, sha256 varchar, rows bigint, loaded_at timestamp)")
+    con.execute("create table raw.erp__items (item_id varchar)")
+    ensure_warehouse_schema(con)
+    assert "file_id" in [r[0] for r in con.execute("describe ops.file_registry").fetchall()]
+    assert [r[0] for r in con.execute("describe raw.erp__items").fetchall()][:2] == ["item_id", "item_name"]
+
+
+def _sales_rows(n: int) -> list[list[str]]:
+    """Unique keys: 8 rows a day (2 stores × 4 items), `units` = the row's index."""
+    from datetime import date, timedelta
+
+    first = date(2000, 1, 1)
+    items = ["001", "002", "003", "W1"]
+    return [[(first + timedelta(days=i // 8)).isoformat(), ("S1", "S2")[(i // 4) % 2], items[i % 4], str(i),
+             "1.00", "0.00", "1"] for i in range(n)]
+
+
+@pytest.mark.slow
+def test_line_numbers_on_a_large_file_with_rejected_lines(landing: Path, con) -> None:
+    """~20 MB, read by DuckDB in parallel: each row's line is known independently (its `units` is its index)."""
+    rows = _sales_rows(400_000)
+    lines = [SALES_HEADER.rstrip("\n")]
+    expected: dict[int, int] = {}  # units (the row's index) -> line
+    bad_lines = []
+    for index, row in enumerate(rows):
+        if index % 50_000 == 7:
+            lines.append("TOTAL," + str(index))  # a record with too few fields
+            bad_lines.append(len(lines))
+        lines.append(",".join(row))
+        expected[index] = len(lines)
+    write(landing / "pos" / "sales" / "2024-02-01" / "big.csv", "\n".join(lines) + "\n")
+    result = load(con, landing, "pos/sales")
+    assert result.outcomes[0].rows_quarantined == len(bad_lines) == 8
+    got = dict(con.execute(
+        "select cast(units as bigint), _row_number from raw.pos__sales where _file like '%big.csv'").fetchall())
+    assert got == expected
+    quarantined = [r[0] for r in con.execute(
+        "select line_number from ops.quarantine where column_name is null order by 1").fetchall()]
+    assert quarantined == bad_lines
+
+
+@pytest.mark.slow
+def test_line_numbers_with_quoted_newlines_and_blank_lines(tmp_path: Path) -> None:
+    """Item names spanning lines, blank lines and bad records: lines counted by Python's csv module."""
+    rng = random.Random(2)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["item_id", "item_name", "category", "subcategory", "brand", "unit_cost", "regular_price",
+                     "pack_size", "moq", "supplier_id", "lead_time_days"])
+    for index in range(60_000):
+        name = f"item {index}" + ("\nsecond line" * rng.choice([0, 0, 0, 1, 2]))
+        cost = "x" if index % 9_999 == 5 else "1.00"
+        writer.writerow([f"{index:06d}", name, "C", "S", "B", cost, "2.00", "6", "6", "V", "7"])
+        if index % 7_000 == 3:
+            buffer.write("\n")
+        if index % 11_000 == 4:
+            buffer.write("short,record\n")
+    text = buffer.getvalue()
+    landing = tmp_path / "landing"
+    write(landing / "erp" / "items" / "2024-01-01" / "items.csv", text)
+    # Independently: the physical line each record starts on, from the text itself.
+    expected: dict[str, int] = {}
+    line = 1
+    for record in csv.reader(io.StringIO(text)):
+        if record and record[0].isdigit():
+            expected[record[0]] = line
+        line += sum(field.count("\n") for field in record) + 1
+    con = duckdb.connect()
+    result = load_entity(con, landing, ITEMS, "load-1")
+    outcome = result.outcomes[0]
+    assert outcome.rows_in_file == 60_000 + 6  # 6 short records; blank lines are not rows
+    got = dict(con.execute(
+        "select item_id, _row_number from raw.erp__items union all "
+        "select json_extract_string(raw_record, '$.item_id'), line_number from ops.quarantine "
+        "where column_name = 'unit_cost'"
+    ).fetchall())
+    assert got == expected
+    spanning = con.execute("select count(*) from raw.erp__items where item_name like '%\nsecond line%'").fetchall()
+    assert spanning[0][0] > 0
+    assert outcome.rows_quarantined == 6 + 7  # short records + bad costs (indices 5, 10004, ... 59999 - 5)
+
+
+def test_master_data_fixture_loads_cleanly(con) -> None:
+    assert con.execute("select count(*) from raw.erp__items").fetchall() == [(4,)]
+    assert con.execute("select count(*) from raw.erp__locations").fetchall() == [(2,)]
+    assert con.execute("select item_id, sold_by_weight from raw.erp__items order by 1").fetchall() == [
+        ("001", None), ("002", False), ("003", None), ("W1", True)
+    ]
+    assert LOCATIONS_CSV.count("\n") == 3

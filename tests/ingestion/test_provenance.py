@@ -107,3 +107,24 @@ def test_staged_landing_dir_keeps_the_old_output_when_the_build_fails(tmp_path: 
     with pytest.raises(FileExistsError, match="dataset 'demo'"):
         with staged_landing_dir(out, "another"):
             pass
+
+
+@pytest.mark.parametrize(
+    "user_file",
+    ["notes.txt", "my_analysis/notes.txt", "erp/items/README.txt", "erp/items/2024-01-04/README.txt",
+     "erp/suppliers/2024-01-04/s.csv"],
+)
+def test_staged_landing_dir_refuses_to_replace_a_users_own_files(tmp_path: Path, user_file: str) -> None:
+    out = tmp_path / "landing"
+    entities = {"erp/items": {"item_id": {"origin": "observed", "rule": "id"}}}
+    with staged_landing_dir(out, "demo") as staging:
+        write_provenance(staging, "demo", "s", "g", entities)
+        (staging / "erp" / "items" / "2024-01-04").mkdir(parents=True)
+        (staging / "erp" / "items" / "2024-01-04" / "items.csv").write_text("item_id\n1\n")
+    mine = out / user_file
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text("my work")
+    with pytest.raises(FileExistsError, match="outside the landing layout"):
+        with staged_landing_dir(out, "demo"):
+            pass
+    assert mine.read_text() == "my work"
