@@ -366,6 +366,12 @@ def test_forecast_dependency_follows_the_post_forecast_tag(manifest: dict[str, A
         node = manifest["nodes"][f"model.retailops.{name}"]
         assert "post_forecast" in node["tags"]
         assert any(u.startswith("source.retailops.forecast.") for u in _upstream(manifest, node["unique_id"]))
+    # in general: whatever reads the forecast, directly or not, is tagged (else Dagster's first
+    # dbt selection would need forecast tables that do not exist yet)
+    tagged = {uid for uid, n in {**manifest["nodes"], **manifest["sources"]}.items() if "post_forecast" in n["tags"]}
+    for uid, node in manifest["nodes"].items():
+        if node["resource_type"] in ("model", "snapshot") and uid not in tagged:
+            assert not (_upstream(manifest, uid) & tagged), uid
     sales_source = manifest["sources"]["source.retailops.raw.pos__sales"]
     assert sales_source["meta"]["dagster"]["asset_key"] == ["raw", "pos__sales"]
 
@@ -475,8 +481,9 @@ def test_promotion_profitability(warehouse: Path) -> None:
     assert p1["vendor_funding"] == Decimal("15.0000")  # 20 × 0.50 + 10 ÷ 2 locations
     assert p1["roi"] == pytest.approx((4 + 15) / 20)
     assert p1["has_overlap"] is True
-    # after W2: W3 is P3's, W4 unpromoted (P4 is pending) and within 2 weeks → 9 − 8
-    assert (p1["post_promotion_weeks"], p1["post_promotion_dip_units"]) == (1, 1)
+    # after W2: W3 is P3's; W4 is unpromoted (P4 is pending) and within 2 weeks of both P1 and
+    # P3, so it belongs to P3, which ended last: P1 has no post-promotion week
+    assert (p1["post_promotion_weeks"], p1["post_promotion_dip_units"]) == (0, None)
 
     # P3 shares W2 with P1, which keeps it; P3 is measured on W3 only
     p3 = _promotion_line(warehouse, "P3", I1, S1)
@@ -484,8 +491,87 @@ def test_promotion_profitability(warehouse: Path) -> None:
     assert (p3["actual_units"], p3["baseline_units"]) == (12, 13)
     assert p3["incremental_gross_margin"] == Decimal("-3.0000")  # (60 − 24) − 13 × 3
     assert p3["roi"] == pytest.approx(-3 / 6)  # discount 12 × 0.50
+    # W4 (baseline 9, sold 8) and W5 (7, 6): each dip week counted once, for P3
+    assert (p3["post_promotion_weeks"], p3["post_promotion_dip_units"]) == (2, 2)
 
     # P2: funding 15 × 1.00 equals the discount 15 × (3 − 2): fully funded, no ROI
     p2 = _promotion_line(warehouse, "P2", I2, S1)
     assert p2["is_fully_funded"] is True and p2["roi"] is None
     assert p2["incremental_gross_margin"] == Decimal("-5.0000")  # (30 − 15) − 10 × (3 − 1)
+
+
+def test_every_model_and_column_is_described(warehouse: Path, manifest: dict[str, Any]) -> None:
+    # What BI and planners read must explain itself: intermediate and marts models (and the
+    # exceptions snapshot), and every column they actually have in the warehouse, carry a
+    # description; marts enforce contracts.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        built = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_schema in ('intermediate', 'marts')"
+        ).fetchall()
+    nodes = {
+        (n["schema"], n["name"]): n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] in ("model", "snapshot") and n["schema"] in ("intermediate", "marts")
+    }
+    assert {(schema, table) for schema, table, _ in built} == set(nodes)
+    undescribed = [f"{s}.{t}" for (s, t), n in nodes.items() if not n["description"].strip()]
+    undescribed += [
+        f"{schema}.{table}.{column}"
+        for schema, table, column in built
+        if not nodes[(schema, table)]["columns"].get(column, {}).get("description", "").strip()
+    ]
+    assert undescribed == []
+    not_enforced = [t for (s, t), n in nodes.items() if s == "marts" and not n["config"]["contract"]["enforced"]]
+    assert not_enforced == []
+
+
+def test_dimensions(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        calendar = con.execute(
+            "select min(date_day), max(date_day), count(*), count(distinct week_end_date) from marts.dim_calendar"
+        ).fetchone()
+        # every fact date and week joins to the calendar
+        orphans = con.execute(
+            """select count(*) from marts.fct_sell_through
+               where week_end_date not in (select date_day from marts.dim_calendar where is_week_end_day)"""
+        ).fetchone()[0]
+        w2_days = con.execute(
+            "select list(date_day order by date_day) from marts.dim_calendar where week_end_date = ?", [W[2]]
+        ).fetchone()[0]
+    # the earliest date is W1 = Wed 2024-01-03, whose week starts Thu 2023-12-28; the latest is
+    # W5; plus var calendar_future_weeks = 53 weeks: 5 + 53 = 58 weeks of 7 days
+    assert calendar == (date(2023, 12, 28), W[5] + timedelta(days=7 * 53), 58 * 7, 58)
+    assert orphans == 0
+    assert w2_days == [date(2024, 1, 4) + timedelta(days=d) for d in range(7)]
+
+    item = _one(warehouse, "select * from marts.dim_item where item_id = ?", [I2])
+    assert item["regular_unit_margin"] == Decimal("2.0000") and item["regular_margin_rate"] == pytest.approx(2 / 3)
+    p1 = _one(warehouse, "select * from marts.dim_promotion where promotion_id = ?", ["P1"])
+    # '*' → S1 and S2; lump sum 10 in total; W2 at S1 is shared with P3 and kept by P1
+    # (5 live days against P3's 1)
+    assert (p1["lines"], p1["locations"], p1["has_all_locations_line"]) == (2, 2, True)
+    assert p1["lump_sum_funding"] == Decimal("10.0000")
+    assert (p1["overlap_line_weeks"], p1["ceded_line_weeks"], p1["has_overlap"]) == (1, 0, True)
+    p3 = _one(warehouse, "select * from marts.dim_promotion where promotion_id = ?", ["P3"])
+    assert (p3["retail_weeks"], p3["overlap_line_weeks"], p3["ceded_line_weeks"]) == (2, 1, 1)
+    p4 = _one(warehouse, "select * from marts.dim_promotion where promotion_id = ?", ["P4"])
+    assert (p4["is_approved"], p4["approval_status"], p4["retail_weeks"]) == (False, "pending", 0)
+
+
+def test_promotion_summary(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        listed = con.execute("select list(promotion_id order by promotion_id) from marts.fct_promotion_summary")
+        listed = listed.fetchone()[0]
+    assert listed == ["P1", "P2", "P3"]  # P4 is pending
+    p1 = _one(warehouse, "select * from marts.fct_promotion_summary where promotion_id = ?", ["P1"])
+    # measured at S1 only (S2 has no forecast history): 20 units × 0.50 + S1's lump 5, plus
+    # S2's unmeasured lump 5 → 20; discount 20 → fully funded, ROI NULL
+    assert (p1["approved_lines"], p1["measured_lines"], p1["unmeasured_lines"]) == (2, 1, 1)
+    assert p1["unmeasured_lump_sum_funding"] == Decimal("5.0000")
+    assert p1["vendor_funding"] == Decimal("20.0000") and p1["discount_cost"] == Decimal("20.0000")
+    assert p1["is_fully_funded"] is True and p1["roi"] is None
+    assert p1["lift_pct"] == pytest.approx(8 / 12)
+    p3 = _one(warehouse, "select * from marts.fct_promotion_summary where promotion_id = ?", ["P3"])
+    assert (p3["actual_units"], p3["baseline_units"], p3["has_overlap"]) == (12, 13, True)
+    assert p3["roi"] == pytest.approx(-3 / 6)

@@ -1,6 +1,13 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_window('week_end_date', week_end_date(window_min_date()), week_end_date(window_max_date())) }}"
+) }}
 -- One row per item × location × retail week that has POS sales: the demand series the
 -- forecasting step fits, with the promotion inputs (discount depth observed at the till,
 -- feature and display from the approved promotions live that week).
+-- Incremental: a run rebuilds the retail weeks touching [var min_date, var max_date].
 with sales as (
 
     select
@@ -11,6 +18,9 @@ with sales as (
         net_sales,
         discount_amount
     from {{ ref('stg_pos__sales') }}
+    {%- if is_incremental() %}
+    where business_date between {{ week_end_date(window_min_date()) }} - 6 and {{ week_end_date(window_max_date()) }}
+    {%- endif %}
 
 ),
 
@@ -31,12 +41,12 @@ weekly_sales as (
 live_promotions as (
 
     -- several approved promotions can be live in one week: a week is featured (displayed)
-    -- when any of them is; the week is attributed to the smallest promotion id
+    -- when any of them is; its promotion_id is the one int_promotion_weeks attributes it to
     select
         item_id,
         location_id,
         week_end_date,
-        min(promotion_id) as promotion_id,
+        max(case when is_attributed_week then promotion_id end) as promotion_id,
         max(feature) as feature,
         max(display) as display
     from {{ ref('int_promotion_weeks') }}

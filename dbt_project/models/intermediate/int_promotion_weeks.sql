@@ -2,6 +2,11 @@
 -- future). A week (week_end_date − 6 … week_end_date) is touched when it overlaps
 -- [start_date, end_date]: exactly the weeks from week_end_date(start_date) to
 -- week_end_date(end_date). The forecasting step reads the promotion inputs from here.
+--
+-- When several approved promotions touch the same item × location × week, the week is
+-- attributed to exactly one of them (is_attributed_week): the one live on most days of the
+-- week, then the one that started first, then the smallest promotion id. Every model that
+-- needs "the" promotion of a week reads this flag, so a shared week is never counted twice.
 with approved_promotions as (
 
     select
@@ -42,13 +47,56 @@ promotion_week_offsets as (
         unnest(generate_series(0, datediff('day', first_week_end_date, last_week_end_date) // 7)) as week_offset
     from promotion_spans
 
+),
+
+promotion_weeks as (
+
+    select
+        *,
+        cast(first_week_end_date + cast(7 * week_offset as integer) as date) as week_end_date
+    from promotion_week_offsets
+
+),
+
+live_days as (
+
+    select
+        *,
+        -- days of [start_date, end_date] inside the week (week_end_date − 6 … week_end_date)
+        cast(
+            datediff('day',
+                greatest(start_date, cast(week_end_date - 6 as date)),
+                least(end_date, week_end_date)) + 1
+            as integer
+        ) as live_days
+    from promotion_weeks
+
+),
+
+attributed as (
+
+    select
+        *,
+        cast(count(*) over same_week as integer) as promotions_live,
+        row_number() over (
+            partition by item_id, location_id, week_end_date
+            order by live_days desc, start_date, promotion_id
+        ) = 1 as is_attributed_week
+    from live_days
+    window same_week as (partition by item_id, location_id, week_end_date)
+
 )
 
 select
     promotion_id,
     item_id,
     location_id,
-    cast(first_week_end_date + cast(7 * week_offset as integer) as date) as week_end_date,
+    week_end_date,
+    start_date,
+    end_date,
+    live_days,
+    promotions_live,
+    is_attributed_week,
     cast(
         case
             -- without a usable regular price the depth is unknown; 0 keeps the regressor defined
@@ -58,4 +106,4 @@ select
     ) as discount_depth,
     cast(case when mechanic in ('feature', 'feature_display') then 1 else 0 end as integer) as feature,
     cast(case when mechanic in ('display', 'feature_display') then 1 else 0 end as integer) as display
-from promotion_week_offsets
+from attributed

@@ -2,8 +2,10 @@
 -- Promotion profitability per approved promotion × item × location with at least one
 -- history week. Baseline = forecast.demand_weekly.baseline_units: the demand model with the
 -- promotion inputs switched off (in-sample for past promotions). A week shared by several
--- approved promotions on the same item × location is measured once, for the smallest
--- promotion id (the same rule as int_demand_weekly), and both lines are flagged.
+-- approved promotions on the same item × location is measured once, for the promotion
+-- int_promotion_weeks attributes it to (most live days, then earliest start, then smallest
+-- id), and every line sharing a week is flagged. A post-promotion week belongs to the
+-- promotion that ended last before it, so dips are never counted twice either.
 {%- set post_days = var('post_promotion_weeks') | int * 7 %}
 
 with promotion_weeks as (
@@ -13,9 +15,8 @@ with promotion_weeks as (
         item_id,
         location_id,
         week_end_date,
-        count(*) over (partition by item_id, location_id, week_end_date) > 1 as is_shared_week,
-        promotion_id = min(promotion_id) over (partition by item_id, location_id, week_end_date)
-            as is_attributed_week
+        promotions_live > 1 as is_shared_week,
+        is_attributed_week
     from {{ ref('int_promotion_weeks') }}
 
 ),
@@ -85,8 +86,16 @@ promotion_spans as (
         location_id,
         min(week_end_date) as first_week_end_date,
         max(week_end_date) as last_week_end_date,
-        count(case when is_shared_week then 1 end) as overlap_weeks
-    from promotion_weeks
+        count(case when is_shared_week then 1 end) as overlap_weeks,
+        -- whether this line keeps its own last week; breaks ties between lines ending together
+        bool_or(is_attributed_week and week_end_date = last_week_end_date_of_line) as keeps_last_week
+    from (
+        select
+            *,
+            max(week_end_date) over (partition by promotion_id, item_id, location_id)
+                as last_week_end_date_of_line
+        from promotion_weeks
+    ) as promotion_weeks_with_last
     group by promotion_id, item_id, location_id
 
 ),
@@ -115,22 +124,40 @@ unpromoted_history_weeks as (
 
 ),
 
-post_promotion as (
+-- each such week goes to the promotion on the item × location that ended last before it
+post_promotion_candidates as (
 
     select
         promotion_spans.promotion_id,
         promotion_spans.item_id,
         promotion_spans.location_id,
-        count(*) as post_promotion_weeks,
-        sum(unpromoted_history_weeks.baseline_units - unpromoted_history_weeks.units)
-            as post_promotion_dip_units
+        unpromoted_history_weeks.week_end_date,
+        unpromoted_history_weeks.baseline_units - unpromoted_history_weeks.units as dip_units,
+        row_number() over (
+            partition by promotion_spans.item_id, promotion_spans.location_id, unpromoted_history_weeks.week_end_date
+            order by promotion_spans.last_week_end_date desc, promotion_spans.keeps_last_week desc,
+                promotion_spans.promotion_id
+        ) as claim_rank
     from promotion_spans
     inner join unpromoted_history_weeks
         on promotion_spans.item_id = unpromoted_history_weeks.item_id
         and promotion_spans.location_id = unpromoted_history_weeks.location_id
         and unpromoted_history_weeks.week_end_date > promotion_spans.last_week_end_date
         and unpromoted_history_weeks.week_end_date <= promotion_spans.last_week_end_date + {{ post_days }}
-    group by promotion_spans.promotion_id, promotion_spans.item_id, promotion_spans.location_id
+
+),
+
+post_promotion as (
+
+    select
+        promotion_id,
+        item_id,
+        location_id,
+        count(*) as post_promotion_weeks,
+        sum(dip_units) as post_promotion_dip_units
+    from post_promotion_candidates
+    where claim_rank = 1
+    group by promotion_id, item_id, location_id
 
 ),
 
@@ -218,7 +245,8 @@ roi as (
         *,
         incremental_gross_margin + vendor_funding - fixed_costs as roi_numerator,
         discount_cost + fixed_costs as roi_denominator,
-        vendor_funding >= discount_cost as is_fully_funded
+        -- funding that covers the whole discount (and is not just 0 ≥ 0 for a line that sold nothing)
+        vendor_funding > 0 and vendor_funding >= discount_cost as is_fully_funded
     from economics
 
 )

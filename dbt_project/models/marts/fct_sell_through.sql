@@ -1,17 +1,57 @@
+{%- set trailing_days = (var('trailing_weeks') | int - 1) * 7 %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_window('week_end_date', week_end_date(window_min_date()), week_end_date(window_max_date()) ~ ' + ' ~ ((var('trailing_weeks') | int - 1) * 7)) }}"
+) }}
 -- Sell-through, weeks of supply, GMROI and stock-to-sales per item × location × retail week.
 -- This version has no receipts entity, so sell-through = sold ÷ (sold + closing on-hand),
 -- the design's equivalent of sold ÷ (opening on-hand + received) when there is no shrink.
-{%- set trailing_days = (var('trailing_weeks') | int - 1) * 7 %}
+-- Incremental: a run deletes the weeks that data dated in [var min_date, var max_date] can
+-- change (its weeks and the trailing_weeks − 1 weeks after them, through the rate of sale)
+-- and rebuilds every week then missing from the table.
 
-with demand as (
+with
+{%- if is_incremental() %}
+rebuild_weeks as (
+
+    select week_end_date from {{ ref('int_demand_weekly') }}
+    union
+    select week_end_date from {{ ref('int_inventory_weekly') }}
+    except
+    select week_end_date from {{ this }}
+
+),
+
+-- the rebuilt weeks and the trailing weeks before them, for the rate of sale
+input_weeks as (
+
+    select
+        cast(min(week_end_date) - {{ trailing_days }} as date) as first_week_end_date,
+        max(week_end_date) as last_week_end_date
+    from rebuild_weeks
+
+),
+{%- endif %}
+
+demand as (
 
     select * from {{ ref('int_demand_weekly') }}
+    {%- if is_incremental() %}
+    where week_end_date between (select first_week_end_date from input_weeks)
+        and (select last_week_end_date from input_weeks)
+    {%- endif %}
 
 ),
 
 inventory as (
 
     select * from {{ ref('int_inventory_weekly') }}
+    {%- if is_incremental() %}
+    where week_end_date between (select first_week_end_date from input_weeks)
+        and (select last_week_end_date from input_weeks)
+    {%- endif %}
 
 ),
 
@@ -23,11 +63,13 @@ items as (
 
 live_promotions as (
 
+    -- the promotion the week is attributed to (int_promotion_weeks decides, once for all marts)
     select
         item_id,
         location_id,
         week_end_date,
-        min(promotion_id) as promotion_id
+        max(case when is_attributed_week then promotion_id end) as promotion_id,
+        count(*) as live_promotion_count
     from {{ ref('int_promotion_weeks') }}
     group by item_id, location_id, week_end_date
 
@@ -58,10 +100,12 @@ weekly as (
         item_location_weeks.week_end_date,
         live_promotions.promotion_id is not null as is_promoted,
         live_promotions.promotion_id,
+        coalesce(live_promotions.live_promotion_count, 0) as live_promotion_count,
         coalesce(demand.units, 0) as units_sold,
         cast(coalesce(demand.net_sales, 0) as decimal(18, 4)) as net_sales,
         inventory.closing_on_hand_units,
         inventory.average_on_hand_units,
+        inventory.minimum_on_hand_units,
         items.unit_cost,
         items.regular_price,
         -- per-unit (scan-back / off-invoice) funding of the promotion the week is attributed to;
@@ -111,12 +155,37 @@ measures as (
 
     select
         *,
-        units_sold + closing_on_hand_units as sell_through_denominator,
+        -- a ratio's parts are both NULL when the week cannot be measured (no closing or average
+        -- stock, or a negative one from a bookkeeping lag), so Σ numerator ÷ Σ denominator over
+        -- any rows only adds measurable weeks; a zero denominator keeps its parts (0) and the
+        -- ratio alone is NULL
+        closing_on_hand_units is not null and closing_on_hand_units >= 0 as has_closing_stock,
+        average_on_hand_units is not null and average_on_hand_units >= 0 as has_average_stock,
+        coalesce(closing_on_hand_units < 0 or minimum_on_hand_units < 0, false) as has_negative_on_hand,
         cast(net_sales - units_sold * unit_cost as decimal(18, 4)) as gross_margin,
         cast(units_sold * vendor_funding_per_unit as decimal(18, 4)) as vendor_funding,
         cast(average_on_hand_units * unit_cost as decimal(18, 4)) as average_inventory_at_cost,
         cast(closing_on_hand_units * regular_price as decimal(18, 4)) as closing_on_hand_at_retail
     from with_rate_of_sale
+
+),
+
+ratio_parts as (
+
+    select
+        *,
+        case when has_closing_stock then units_sold end as sell_through_numerator,
+        case when has_closing_stock then units_sold + closing_on_hand_units end as sell_through_denominator,
+        case when has_average_stock then gross_margin end as gmroi_numerator,
+        case when has_average_stock then cast(gross_margin + vendor_funding as decimal(18, 4)) end
+            as gmroi_net_of_funding_numerator,
+        case when has_average_stock then average_inventory_at_cost end as gmroi_denominator,
+        case when has_closing_stock and trailing_rate_of_sale_units is not null then closing_on_hand_units end
+            as weeks_of_supply_numerator,
+        case when has_closing_stock then trailing_rate_of_sale_units end as weeks_of_supply_denominator,
+        case when has_closing_stock then closing_on_hand_at_retail end as stock_to_sales_numerator,
+        case when has_closing_stock then net_sales end as stock_to_sales_denominator
+    from measures
 
 )
 
@@ -126,26 +195,31 @@ select
     week_end_date,
     is_promoted,
     promotion_id,
+    cast(live_promotion_count as integer) as live_promotion_count,
     cast(units_sold as double) as units_sold,
     net_sales,
     cast(closing_on_hand_units as double) as closing_on_hand_units,
-    cast(units_sold as double) as sell_through_numerator,
+    has_negative_on_hand,
+    cast(sell_through_numerator as double) as sell_through_numerator,
     cast(sell_through_denominator as double) as sell_through_denominator,
-    {{ safe_ratio('units_sold', 'sell_through_denominator') }} as sell_through_rate,
+    {{ safe_ratio('sell_through_numerator', 'sell_through_denominator') }} as sell_through_rate,
     gross_margin,
     vendor_funding,
     cast(average_on_hand_units as double) as average_on_hand_units,
     average_inventory_at_cost,
-    gross_margin as gmroi_numerator,
-    average_inventory_at_cost as gmroi_denominator,
-    {{ safe_ratio('gross_margin', 'average_inventory_at_cost') }} as gmroi,
-    cast(gross_margin + vendor_funding as decimal(18, 4)) as gmroi_net_of_funding_numerator,
-    {{ safe_ratio('gross_margin + vendor_funding', 'average_inventory_at_cost') }} as gmroi_net_of_funding,
+    gmroi_numerator,
+    gmroi_denominator,
+    {{ safe_ratio('gmroi_numerator', 'gmroi_denominator') }} as gmroi,
+    gmroi_net_of_funding_numerator,
+    {{ safe_ratio('gmroi_net_of_funding_numerator', 'gmroi_denominator') }} as gmroi_net_of_funding,
     trailing_in_stock_weeks,
-    cast(closing_on_hand_units as double) as weeks_of_supply_numerator,
-    cast(trailing_rate_of_sale_units as double) as weeks_of_supply_denominator,
-    {{ safe_ratio('closing_on_hand_units', 'trailing_rate_of_sale_units') }} as weeks_of_supply,
-    closing_on_hand_at_retail as stock_to_sales_numerator,
-    net_sales as stock_to_sales_denominator,
-    {{ safe_ratio('closing_on_hand_at_retail', 'net_sales') }} as stock_to_sales
-from measures
+    cast(weeks_of_supply_numerator as double) as weeks_of_supply_numerator,
+    cast(weeks_of_supply_denominator as double) as weeks_of_supply_denominator,
+    {{ safe_ratio('weeks_of_supply_numerator', 'weeks_of_supply_denominator') }} as weeks_of_supply,
+    stock_to_sales_numerator,
+    stock_to_sales_denominator,
+    {{ safe_ratio('stock_to_sales_numerator', 'stock_to_sales_denominator') }} as stock_to_sales
+from ratio_parts
+{%- if is_incremental() %}
+where week_end_date in (select week_end_date from rebuild_weeks)
+{%- endif %}

@@ -1,27 +1,57 @@
-{{ config(tags=['post_forecast']) }}
+{%- set trailing_days = var('trailing_weeks') | int * 7 %}
+{%- set cover_days = var('cover_forecast_weeks') | int * 7 %}
+{{ config(
+    tags=['post_forecast'],
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_window('snapshot_date', window_min_date(), window_max_date() ~ ' + ' ~ (var('trailing_weeks') | int * 7 - 1), 'is_latest_snapshot_date') }}"
+) }}
 -- Stock exposure per item × location × snapshot date: the position in units, at cost and at
 -- retail, forward days of cover, stock-out risk and (latest snapshot date only) excess stock.
 -- Daily demand for cover: on the latest snapshot date, the forecast (with promotion uplift)
 -- of the next cover_forecast_weeks horizon weeks; on earlier dates, when no forecast was
 -- stored for them, the trailing trailing_weeks weeks of actual sales.
-{%- set trailing_days = var('trailing_weeks') | int * 7 %}
-{%- set cover_days = var('cover_forecast_weeks') | int * 7 %}
+-- Incremental: a run deletes the dates that data dated in [var min_date, var max_date] can
+-- change (those dates and the trailing_weeks × 7 − 1 days after them, through trailing
+-- demand) and the rows of the previous latest date (their basis changes when the forecast is
+-- refitted or a newer date arrives), then rebuilds every date missing from the table.
 
-with snapshots as (
+with all_snapshots as (
 
     select * from {{ ref('stg_inventory__snapshots') }}
+
+),
+
+latest_snapshot as (
+
+    select max(snapshot_date) as latest_snapshot_date from all_snapshots
+
+),
+
+{%- if is_incremental() %}
+
+rebuild_dates as (
+
+    select snapshot_date from all_snapshots
+    except
+    select snapshot_date from {{ this }}
+
+),
+{%- endif %}
+
+snapshots as (
+
+    select * from all_snapshots
+    {%- if is_incremental() %}
+    where snapshot_date in (select snapshot_date from rebuild_dates)
+    {%- endif %}
 
 ),
 
 items as (
 
     select item_id, unit_cost, regular_price, lead_time_days from {{ ref('stg_erp__items') }}
-
-),
-
-latest_snapshot as (
-
-    select max(snapshot_date) as latest_snapshot_date from snapshots
 
 ),
 
@@ -120,8 +150,11 @@ cover as (
             else trailing_units / {{ trailing_days }}
         end as daily_demand_units,
         lead_time_days + {{ var('review_period_days') }} as protection_period_days,
+        -- DuckDB's greatest() skips NULLs: without a target the excess is unknown, not 0
         case
             when is_latest_snapshot_date
+                and forecast_protection_units is not null
+                and safety_stock_units is not null
                 then greatest(0, on_hand_units - forecast_protection_units - safety_stock_units)
         end as excess_units
     from positions
@@ -145,11 +178,14 @@ select
     cast(in_transit_units * regular_price as decimal(18, 4)) as in_transit_at_retail,
     cast(on_order_units * regular_price as decimal(18, 4)) as on_order_at_retail,
     cast(inventory_position_units * regular_price as decimal(18, 4)) as inventory_position_at_retail,
+    on_hand_units < 0 as has_negative_on_hand,
     cover_demand_basis,
     cast(daily_demand_units as double) as daily_demand_units,
-    cast(on_hand_units as double) as days_of_cover_numerator,
+    -- negative on-hand (a bookkeeping lag) covers no demand: it counts as 0 days of cover
+    cast(case when daily_demand_units is not null then greatest(on_hand_units, 0) end as double)
+        as days_of_cover_numerator,
     cast(daily_demand_units as double) as days_of_cover_denominator,
-    {{ safe_ratio('on_hand_units', 'daily_demand_units') }} as days_of_cover,
+    {{ safe_ratio('greatest(on_hand_units, 0)', 'daily_demand_units') }} as days_of_cover,
     cast(lead_time_days as integer) as lead_time_days,
     cast({{ var('review_period_days') }} as integer) as review_period_days,
     cast(protection_period_days as integer) as protection_period_days,
@@ -157,7 +193,7 @@ select
         when daily_demand_units is null then null
         -- no expected demand: the stock cannot run out
         when daily_demand_units <= 0 then false
-        else on_hand_units / daily_demand_units < protection_period_days
+        else greatest(on_hand_units, 0) / daily_demand_units < protection_period_days
     end as stockout_risk,
     cast(forecast_protection_units as double) as forecast_protection_units,
     cast(safety_stock_units as double) as safety_stock_units,

@@ -30,6 +30,8 @@ ranked as (
         cast(lead_time_std_days as double) as lead_time_std_days,
         cast(status as varchar) as status,
         cast(uom as varchar) as uom,
+        -- only items sold by weight may have fractional quantities (the loader enforces it)
+        coalesce(cast(sold_by_weight as boolean), false) as sold_by_weight,
         _extract_date as extract_date,
         _load_id as load_id,
         _file as source_file,
@@ -58,6 +60,7 @@ select
     ranked.lead_time_std_days,
     ranked.status,
     ranked.uom,
+    ranked.sold_by_weight,
     ranked.extract_date = latest_extract.latest_extract_date as is_in_latest_extract,
     ranked.extract_date,
     ranked.load_id,

@@ -1,0 +1,24 @@
+{#
+  Date window of an incremental build. Dagster's daily partitions pass var min_date / var
+  max_date (the days whose extracts changed); the defaults cover every date, so a plain
+  `dbt build` recomputes everything and gives the same rows as `--full-refresh`.
+  An incremental model deletes the rows the window can affect (a pre-hook, in the same
+  transaction as the insert) and rebuilds every period that is then missing from the table,
+  so a period outside the window that is new in the data is built too.
+#}
+{% macro window_min_date() -%}
+    cast('{{ var("min_date") }}' as date)
+{%- endmacro %}
+
+{% macro window_max_date() -%}
+    cast('{{ var("max_date") }}' as date)
+{%- endmacro %}
+
+{#- Delete the rows of {{ this }} whose date column lies in [lower, upper] (incremental runs only). -#}
+{% macro delete_window(date_column, lower, upper, extra_condition=none) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ date_column }} between {{ lower }} and {{ upper }}
+        {%- if extra_condition %} or {{ extra_condition }}{% endif %}
+    {%- endif -%}
+{%- endmacro %}
