@@ -8,6 +8,7 @@ import math
 from datetime import date, timedelta
 from statistics import NormalDist
 
+import numpy as np
 import pandas as pd
 
 from forecasting.tables import REPLENISHMENT_TARGETS, conform
@@ -23,6 +24,17 @@ FORECAST_COLUMNS: tuple[str, ...] = (
     "method",
     "model_version",
 )
+BACKTEST_COLUMNS: tuple[str, ...] = (
+    "item_id",
+    "location_id",
+    "origin_date",
+    "horizon_weeks",
+    "is_promoted",
+    "actual_units",
+    "predicted_units",
+)
+# Fewer backtest windows than this give no σ of the series' own.
+MIN_SIGMA_WINDOWS = 8
 # Rounding up to a pack must not turn 24.000000001 units into a second pack of 24.
 _ROUNDING_TOLERANCE = 1e-9
 
@@ -60,19 +72,74 @@ def forecast_over_days(
 
 
 def sigma_protection(
-    weekly_sigma_units: float,
-    protection_days: int,
+    forecast_error_sigma_units: float,
     mean_daily_units: float,
     lead_time_std_days: float,
 ) -> float:
-    """σ_P = sqrt(weeks_in_P × σ_week² + mean daily demand² × σ_lead time²).
+    """σ_P = sqrt(σ_forecast_P² + mean daily demand² × σ_lead time²).
 
-    Assumes weekly forecast errors are independent of each other and of the supplier's
-    lead-time variation, so their variances add.
+    σ_forecast_P is the forecast error over the whole protection period (measured directly in
+    the backtest, so the weeks' errors need not be independent); the supplier's lead-time
+    variation is assumed independent of it, so the variances add.
     """
-    weeks_in_period = protection_days / DAYS_PER_WEEK
-    variance = weeks_in_period * weekly_sigma_units**2 + mean_daily_units**2 * lead_time_std_days**2
+    variance = forecast_error_sigma_units**2 + mean_daily_units**2 * lead_time_std_days**2
     return math.sqrt(variance)
+
+
+def window_weights(protection_days: int, horizons: int) -> np.ndarray:
+    """Share of each forecast week h = 1 … horizons that falls in the P days after an origin.
+
+    Week h covers days 7(h−1)+1 … 7h after the origin, so its weight is the overlap ÷ 7.
+    """
+    h = np.arange(1, horizons + 1)
+    return np.clip(protection_days - 7 * (h - 1), 0, 7) / DAYS_PER_WEEK
+
+
+def protection_sigma(
+    errors: pd.DataFrame,
+    protection_days: int,
+    promoted_in_period: bool,
+    min_windows: int = MIN_SIGMA_WINDOWS,
+) -> tuple[float | None, str, int]:
+    """σ of the forecast error over the protection period, from one series' backtest points.
+
+    `errors` holds the shipped model's backtest points of the series (origin_date,
+    horizon_weeks, actual_units, predicted_units, is_promoted). A window is an origin whose
+    forecast weeks cover the P days: its error is Σ_h weight_h × (predicted − actual). σ is the
+    root mean square over windows (bias counts as error), taken over windows with the same
+    promotion status as the period ahead when there are at least `min_windows` of them, else
+    over all windows. P beyond the backtest's horizon scales σ by sqrt(P ÷ covered days).
+    Returns (σ, basis, windows); σ is None when fewer than `min_windows` windows exist.
+    """
+    if errors.empty or protection_days <= 0:
+        return (0.0, "no_protection_period", 0) if protection_days <= 0 else (None, "no_backtest", 0)
+    max_horizon = int(errors["horizon_weeks"].max())
+    needed = min(math.ceil(protection_days / DAYS_PER_WEEK), max_horizon)
+    covered_days = min(protection_days, needed * DAYS_PER_WEEK)
+    weights = window_weights(covered_days, needed)
+    frame = errors[errors["horizon_weeks"] <= needed]
+    error = (frame["predicted_units"] - frame["actual_units"]).to_numpy(float)
+    wide = pd.DataFrame(
+        {
+            "origin_date": frame["origin_date"].to_numpy(),
+            "horizon_weeks": frame["horizon_weeks"].to_numpy(int),
+            "weighted_error": error * weights[frame["horizon_weeks"].to_numpy(int) - 1],
+            "promoted": frame["is_promoted"].to_numpy(bool) & (weights[frame["horizon_weeks"].to_numpy(int) - 1] > 0),
+        }
+    )
+    windows = wide.groupby("origin_date").agg(
+        weeks=("horizon_weeks", "nunique"), error=("weighted_error", "sum"), promoted=("promoted", "any")
+    )
+    windows = windows[windows["weeks"] == needed]
+    if len(windows) < min_windows:
+        return None, "no_backtest", len(windows)
+    matching = windows[windows["promoted"] == promoted_in_period]
+    if len(matching) >= min_windows:
+        chosen, basis = matching, "backtest_promoted_windows" if promoted_in_period else "backtest_regular_windows"
+    else:
+        chosen, basis = windows, "backtest_all_windows"
+    sigma = math.sqrt(float((chosen["error"] ** 2).mean())) * math.sqrt(protection_days / covered_days)
+    return sigma, basis, len(chosen)
 
 
 def z_value(service_level: float) -> float:
@@ -118,10 +185,11 @@ def replenishment_targets(
     weekly_forecast: pd.DataFrame,
     items: pd.DataFrame,
     inventory_position: pd.DataFrame,
-    residual_sigma: pd.DataFrame,
+    backtest_points: pd.DataFrame,
     as_of_date: date,
     review_period_days: int = 7,
     service_level: float = 0.95,
+    min_windows: int = MIN_SIGMA_WINDOWS,
 ) -> pd.DataFrame:
     """forecast.replenishment_targets: one row per item × location of `weekly_forecast`.
 
@@ -129,7 +197,9 @@ def replenishment_targets(
     of approved promotions); `items` the item master (lead_time_std_days optional, NULL = 0;
     pack_size NULL = 1; moq NULL = 0); `inventory_position` holds item_id, location_id,
     inventory_position_units (a series without one gets NULL position and NULL order);
-    `residual_sigma` holds item_id, location_id, residual_sigma_units.
+    `backtest_points` the shipped model's rows of forecast.backtest_points. A series with too
+    few backtest windows takes the median σ per forecast unit of its item's other stores
+    (basis 'item_relative'), or no forecast-error term at all (basis 'none').
     """
     as_of = pd.Timestamp(as_of_date).date()
     z = z_value(service_level)
@@ -137,7 +207,9 @@ def replenishment_targets(
     forecast["week_end_date"] = pd.to_datetime(forecast["week_end_date"]).dt.date
     item_master = _item_master(items)
     positions = _lookup(inventory_position, "inventory_position", "inventory_position_units")
-    sigmas = _lookup(residual_sigma, "residual_sigma", "residual_sigma_units")
+    points = _require(backtest_points, "backtest_points", BACKTEST_COLUMNS)
+    points_by_series = {key: rows for key, rows in points.groupby(["item_id", "location_id"], sort=False)}
+    empty_points = points.iloc[0:0]
 
     missing_items = sorted(set(forecast["item_id"].astype(str)) - set(item_master))
     if missing_items:
@@ -150,49 +222,91 @@ def replenishment_targets(
     for (item_id, location_id), weeks in forecast.groupby(["item_id", "location_id"], sort=True):
         item = item_master[str(item_id)]
         key = (str(item_id), str(location_id))
-        if key not in sigmas:
-            raise ValueError(f"residual_sigma has no row for item_id {item_id!r}, location_id {location_id!r}")
         weeks = weeks.sort_values("week_end_date")
-        weekly_units = dict(zip(weeks["week_end_date"], weeks["predicted_units"].astype(float), strict=True))
+        ahead = weeks[weeks["week_end_date"] > as_of]
+        weekly_units = dict(zip(ahead["week_end_date"], ahead["predicted_units"].astype(float), strict=True))
         # Past the last forecast week no promotion is known: continue at its baseline rate.
         beyond = float(weeks["baseline_units"].iloc[-1])
         lead_time = item["lead_time_days"]
         period = protection_period_days(review_period_days, lead_time)
         lead_time_units = forecast_over_days(weekly_units, as_of, lead_time, beyond)
         protection_units = forecast_over_days(weekly_units, as_of, period, beyond)
-        mean_daily = protection_units / period if period else 0.0
-        sigma = sigma_protection(sigmas[key], period, mean_daily, item["lead_time_std_days"])
-        safety = safety_stock(z, sigma)
-        up_to = order_up_to(protection_units, safety)
-        position = positions.get(key)
-        order = None if position is None else suggested_order(up_to, position, item["pack_size"], item["moq"])
+        promoted_ahead = _promoted_within(ahead, as_of, period)
+        error_sigma, basis, windows = protection_sigma(
+            points_by_series.get(key, empty_points), period, promoted_ahead, min_windows
+        )
         rows.append(
             {
                 "item_id": key[0],
                 "location_id": key[1],
                 "as_of_date": as_of,
                 "lead_time_days": lead_time,
+                "lead_time_std_days": item["lead_time_std_days"],
                 "review_period_days": review_period_days,
                 "protection_period_days": period,
                 "forecast_lead_time_units": lead_time_units,
                 "forecast_protection_units": protection_units,
-                "sigma_protection_units": sigma,
+                "error_sigma": error_sigma,
+                "sigma_basis": basis,
+                "sigma_windows": windows,
                 "service_level": service_level,
                 "z_value": z,
-                "safety_stock_units": safety,
-                "reorder_point_units": reorder_point(lead_time_units, safety),
-                "order_up_to_units": up_to,
-                "inventory_position_units": float("nan") if position is None else position,
+                "position": positions.get(key),
                 "pack_size": item["pack_size"],
                 "moq": item["moq"],
-                "suggested_order_units": float("nan") if order is None else order,
                 "method": weeks["method"].iloc[0],
                 "model_version": weeks["model_version"].iloc[0],
             }
         )
     if not rows:
         return conform(pd.DataFrame({c: [] for c in REPLENISHMENT_TARGETS}), REPLENISHMENT_TARGETS)
-    return conform(pd.DataFrame(rows), REPLENISHMENT_TARGETS)
+    targets = pd.DataFrame(rows)
+    _borrow_item_sigma(targets)
+    results = []
+    for row in targets.to_dict("records"):
+        period = row["protection_period_days"]
+        mean_daily = row["forecast_protection_units"] / period if period else 0.0
+        sigma = sigma_protection(row["error_sigma"], mean_daily, row["lead_time_std_days"])
+        safety = safety_stock(z, sigma)
+        up_to = order_up_to(row["forecast_protection_units"], safety)
+        position = None if row["position"] is None or pd.isna(row["position"]) else float(row["position"])
+        order = None if position is None else suggested_order(up_to, position, row["pack_size"], row["moq"])
+        results.append(
+            {
+                **{name: value for name, value in row.items() if name != "position"},
+                "sigma_protection_units": sigma,
+                "safety_stock_units": safety,
+                "reorder_point_units": reorder_point(row["forecast_lead_time_units"], safety),
+                "order_up_to_units": up_to,
+                "inventory_position_units": float("nan") if position is None else position,
+                "suggested_order_units": float("nan") if order is None else order,
+            }
+        )
+    return conform(pd.DataFrame(results), REPLENISHMENT_TARGETS)
+
+
+def _promoted_within(ahead: pd.DataFrame, as_of: date, days: int) -> bool:
+    """Is an approved promotion live in any forecast week overlapping the `days` after `as_of`?"""
+    last_day = as_of + timedelta(days=days)
+    overlapping = ahead[(ahead["week_end_date"] - timedelta(days=DAYS_PER_WEEK - 1)) <= last_day]
+    if "is_promoted" in overlapping.columns:
+        return bool(overlapping["is_promoted"].fillna(False).astype(bool).any())
+    return bool((overlapping["predicted_units"] > overlapping["baseline_units"]).any())
+
+
+def _borrow_item_sigma(targets: pd.DataFrame) -> None:
+    """Series without enough backtest windows: σ = the item's median σ per forecast unit × their forecast."""
+    measured = targets[targets["error_sigma"].notna() & (targets["forecast_protection_units"] > 0)]
+    ratio = measured["error_sigma"].astype(float) / measured["forecast_protection_units"].astype(float)
+    relative = ratio.groupby(measured["item_id"]).median().astype(float)
+    missing = targets["error_sigma"].isna()
+    per_unit = targets.loc[missing, "item_id"].map(relative).astype(float)
+    borrowed = per_unit * targets.loc[missing, "forecast_protection_units"].astype(float)
+    targets.loc[missing, "error_sigma"] = borrowed
+    targets.loc[missing & targets["error_sigma"].notna(), "sigma_basis"] = "item_relative"
+    still_missing = targets["error_sigma"].isna()
+    targets.loc[still_missing, "error_sigma"] = 0.0
+    targets.loc[still_missing, "sigma_basis"] = "none"
 
 
 def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -20,6 +20,11 @@ DEMAND_WEEKLY: dict[str, str] = {
     "predicted_upper": "DOUBLE",
     "method": "VARCHAR",
     "model_version": "VARCHAR",
+    "is_promoted": "BOOLEAN",
+    # The week's uplift (predicted − baseline) with the pooled promotion effect at the ends of
+    # its interval; 0 in weeks without a promotion.
+    "uplift_lower_units": "DOUBLE",
+    "uplift_upper_units": "DOUBLE",
 }
 
 PROMOTION_UPLIFT: dict[str, str] = {
@@ -49,6 +54,13 @@ SERIES_FIT_LOG: dict[str, str] = {
     "status": "VARCHAR",
     "reason": "VARCHAR",
     "fit_seconds": "DOUBLE",
+    # Where the promotion effect was learnt ('item', 'category' or 'none') and on how many of
+    # the item's promoted store-weeks; the store's own multiplier on the item's lift.
+    "promotion_effect_source": "VARCHAR",
+    "promotion_effect_weeks": "INTEGER",
+    "store_lift_multiplier": "DOUBLE",
+    # What the horizon baseline rests on: recent non-promoted weeks, deflated promoted weeks, or no sales.
+    "level_source": "VARCHAR",
 }
 
 REPLENISHMENT_TARGETS: dict[str, str] = {
@@ -72,13 +84,46 @@ REPLENISHMENT_TARGETS: dict[str, str] = {
     "suggested_order_units": "DOUBLE",
     "method": "VARCHAR",
     "model_version": "VARCHAR",
+    # Where σ_P came from (see forecasting.replenishment.protection_sigma) and over how many
+    # backtest windows of the protection period's length it was measured.
+    "sigma_basis": "VARCHAR",
+    "sigma_windows": "INTEGER",
 }
 
-# Not a warehouse table: the per-series residual spread handed to replenishment.
-RESIDUAL_SIGMA: dict[str, str] = {
+# One row per scored forecast of the rolling-origin backtest: the shipped model and every
+# benchmark, for each series, origin and horizon.
+BACKTEST_POINTS: dict[str, str] = {
     "item_id": "VARCHAR",
     "location_id": "VARCHAR",
-    "residual_sigma_units": "DOUBLE",
+    "origin_date": "DATE",
+    "horizon_weeks": "INTEGER",
+    "week_end_date": "DATE",
+    "is_promoted": "BOOLEAN",
+    "method": "VARCHAR",
+    "actual_units": "DOUBLE",
+    "predicted_units": "DOUBLE",
+}
+
+# Accuracy per method and segment (promoted, non_promoted, all): overall, per horizon and per
+# series. Sums are kept beside the ratios so roll-ups add parts.
+BACKTEST_METRICS: dict[str, str] = {
+    "scope": "VARCHAR",
+    "item_id": "VARCHAR",
+    "location_id": "VARCHAR",
+    "horizon_weeks": "INTEGER",
+    "method": "VARCHAR",
+    "segment": "VARCHAR",
+    "points": "INTEGER",
+    "actual_units": "DOUBLE",
+    "abs_error_units": "DOUBLE",
+    "error_units": "DOUBLE",
+    "wape": "DOUBLE",
+    "bias": "DOUBLE",
+    "mase": "DOUBLE",
+    "rmse_units": "DOUBLE",
+    "first_origin_date": "DATE",
+    "last_origin_date": "DATE",
+    "model_version": "VARCHAR",
 }
 
 _PANDAS_DTYPES = {
@@ -100,6 +145,8 @@ def conform(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
         if sql_type == "DATE":
             out[name] = [_as_date(v) for v in out[name]]
             out[name] = out[name].astype("object")
+        elif sql_type == "INTEGER" and out[name].isna().any():
+            out[name] = out[name].astype("Int32")  # nullable: NULL stays NULL
         else:
             out[name] = out[name].astype(_PANDAS_DTYPES[sql_type])
     return out.reset_index(drop=True)
