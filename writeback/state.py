@@ -1,0 +1,750 @@
+"""Writeback state in the warehouse's `writeback` schema: batches, their rows, the value in force per
+key, the review queue and the append-only audit log.
+
+Every change of state is one DuckDB transaction, taken under a file lock beside the warehouse
+(`.<warehouse>.writeback.lock`) so that a writeback, a review decision and `retailops run`'s
+swap of a freshly built warehouse never interleave. Nothing here issues UPDATE or DELETE on
+`writeback.audit_log`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from writeback.changes import CARRIED_FORWARD, FAMILIES, Hold, Key, Plan, Review, Write, format_value
+from writeback.settings import WritebackError
+
+SCHEMA_DDL = (
+    "create schema if not exists writeback",
+    """create table if not exists writeback.batches (
+        batch_id varchar primary key,
+        destination varchar not null,       -- files:<folder> or postgresql://host:port/db#schema, no credentials
+        target_kind varchar not null,       -- files | postgres
+        origin varchar not null,            -- scheduled | rollback
+        run_id varchar not null,
+        families varchar not null,
+        model_version varchar,
+        row_count integer not null,
+        content_sha256 varchar not null,
+        status varchar not null,            -- prepared | written
+        created_at timestamp not null,      -- UTC
+        created_by varchar not null,
+        written_at timestamp,
+        write_seq integer,                  -- order in which batches reached their destination
+        rolls_back varchar,
+        rolled_back_by varchar)""",
+    """create table if not exists writeback.batch_rows (
+        batch_id varchar not null,
+        item_id varchar not null,
+        location_id varchar not null,
+        target_type varchar not null,
+        effective_date date not null,
+        value double not null,
+        old_value double,
+        promotion_id varchar,
+        end_date date,
+        model_version varchar,
+        decision varchar not null,          -- auto | approved | rollback
+        review_id bigint,
+        primary key (batch_id, item_id, location_id, target_type, effective_date))""",
+    """create table if not exists writeback.key_state (
+        destination varchar not null,
+        item_id varchar not null,
+        location_id varchar not null,
+        target_type varchar not null,
+        effective_date date not null,
+        value double not null,
+        batch_id varchar not null,
+        model_version varchar,
+        written_at timestamp not null,
+        primary key (destination, item_id, location_id, target_type, effective_date))""",
+    """create table if not exists writeback.review_queue (
+        review_id bigint primary key,
+        destination varchar not null,
+        item_id varchar not null,
+        location_id varchar not null,
+        target_type varchar not null,
+        effective_date date not null,
+        old_value double,
+        new_value double not null,
+        change_pct double,
+        change_at_cost double,
+        reason varchar not null,
+        promotion_id varchar,
+        end_date date,
+        model_version varchar,
+        origin varchar not null,            -- scheduled | rollback
+        run_id varchar not null,
+        status varchar not null,            -- pending | approved | rejected | superseded | written
+        created_at timestamp not null,
+        decided_by varchar,
+        decided_at timestamp,
+        written_batch_id varchar)""",
+    """create table if not exists writeback.audit_log (
+        audit_id bigint primary key,
+        logged_at timestamp not null,
+        decision varchar not null,          -- written | held | approved | rejected | superseded | rolled_back
+        destination varchar not null,
+        batch_id varchar,
+        run_id varchar,
+        model_version varchar,
+        item_id varchar not null,
+        location_id varchar not null,
+        target_type varchar not null,
+        effective_date date not null,
+        old_value double,
+        new_value double,
+        review_id bigint,
+        decided_by varchar not null,
+        note varchar)""",
+)
+
+STATE_TABLES = ("batches", "batch_rows", "key_state", "review_queue")
+AUDIT_COLUMNS = (
+    "audit_id", "logged_at", "decision", "destination", "batch_id", "run_id", "model_version", "item_id",
+    "location_id", "target_type", "effective_date", "old_value", "new_value", "review_id", "decided_by", "note",
+)
+
+
+class WritebackStateError(WritebackError, RuntimeError):
+    """A writeback command cannot proceed (unknown batch or review, wrong status, lock held)."""
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A row of writeback.batches."""
+
+    batch_id: str
+    destination: str
+    target_kind: str
+    origin: str
+    run_id: str
+    families: tuple[str, ...]
+    model_version: str | None
+    row_count: int
+    content_sha256: str
+    status: str
+    created_at: datetime
+    created_by: str
+    written_at: datetime | None = None
+    write_seq: int | None = None
+    rolls_back: str | None = None
+    rolled_back_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch with its rows: everything a target needs to write it, read back from the warehouse."""
+
+    record: BatchRecord
+    writes: tuple[Write, ...]
+
+
+def utc_now() -> datetime:
+    """Naive UTC, as stored in the warehouse's timestamp columns."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# --- connections and the lock -------------------------------------------------------------------------
+
+_held_locks: dict[str, int] = {}
+_held_guard = threading.Lock()
+
+
+def lock_path(warehouse: Path) -> Path:
+    return Path(warehouse).with_name(f".{Path(warehouse).name}.writeback.lock")
+
+
+@contextmanager
+def writeback_lock(warehouse: Path, timeout_seconds: float = 600.0) -> Iterator[None]:
+    """Hold the warehouse's writeback lock (re-entrant within a process; released if the process dies)."""
+    path = lock_path(warehouse)
+    token = str(path.resolve())
+    with _held_guard:
+        if _held_locks.get(token):
+            _held_locks[token] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held_locks[token] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WritebackStateError(
+                        f"another writeback holds {path} after {timeout_seconds:.0f} s; try again when it finishes"
+                    ) from None
+                time.sleep(0.1)
+        with _held_guard:
+            _held_locks[token] = 1
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held_locks.pop(token, None)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def connect(warehouse: Path, read_only: bool = False, wait_seconds: float = 30.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting a little if another process has it open for writing."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(str(warehouse), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise WritebackStateError(f"cannot open the warehouse {warehouse}: {exc}") from exc
+            time.sleep(0.25)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in SCHEMA_DDL:
+        con.execute(statement)
+
+
+def has_schema(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(fetch_one(
+        con, """select count(*) from information_schema.tables
+                where table_schema = 'writeback' and table_name = 'audit_log'"""
+    )[0])
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, query: str, params: Sequence | None = None) -> tuple | None:
+    """The first row of a query, with the result fully consumed (DuckDB 2 refuses new work otherwise)."""
+    rows = con.execute(query, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+# --- batch identity -------------------------------------------------------------------------------------
+
+def content_digest(writes: Sequence[Write]) -> str:
+    """sha256 of the batch's rows in key order: key, absolute value, promotion, end date, model version."""
+    digest = hashlib.sha256()
+    for write in sorted(writes, key=lambda w: (w.key[0], w.key[1], w.key[2], w.key[3])):
+        item_id, location_id, target_type, effective_date = write.key
+        line = "|".join((
+            item_id, location_id, target_type, effective_date.isoformat(), format_value(write.value),
+            write.promotion_id or "", write.end_date.isoformat() if write.end_date else "", write.model_version or "",
+        ))
+        digest.update(line.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def make_batch_id(origin: str, run_id: str, content_sha256: str) -> str:
+    """Deterministic from the content and the run that produced it (16 hex digits)."""
+    return hashlib.sha256(f"{origin}\n{run_id}\n{content_sha256}".encode()).hexdigest()[:16]
+
+
+# --- reading state ---------------------------------------------------------------------------------------
+
+def _keys_frame(keys: Sequence[Key]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "ord": range(len(keys)),
+        "item_id": pd.Series([k[0] for k in keys], dtype="str"),
+        "location_id": pd.Series([k[1] for k in keys], dtype="str"),
+        "target_type": pd.Series([k[2] for k in keys], dtype="str"),
+        "effective_date": pd.to_datetime(pd.Series([k[3] for k in keys], dtype="object")),
+    })
+
+
+def load_in_force(con: duckdb.DuckDBPyConnection, destination: str, keys: Sequence[Key]) -> dict[Key, float | None]:
+    """The value in force at each key: written for that key, or (replenishment) for the latest earlier date."""
+    if not keys:
+        return {}
+    con.register("wanted_keys", _keys_frame(keys))
+    try:
+        rows = con.execute(
+            """select k.ord, s.value, s.effective_date
+               from wanted_keys k
+               asof left join (select * from writeback.key_state where destination = ?) s
+                 on k.item_id = s.item_id and k.location_id = s.location_id and k.target_type = s.target_type
+                and k.effective_date::date >= s.effective_date
+               order by k.ord""",
+            [destination],
+        ).fetchall()
+    finally:
+        con.unregister("wanted_keys")
+    result: dict[Key, float | None] = {}
+    for ord_, value, state_date in rows:
+        key = keys[ord_]
+        exact = state_date is not None and state_date == key[3]
+        result[key] = value if (exact or key[2] in CARRIED_FORWARD) else None
+    return result
+
+
+def _families_types(families: Sequence[str]) -> list[str]:
+    return [t for family in families for t in FAMILIES[family]]
+
+
+def load_open_reviews(con: duckdb.DuckDBPyConnection, destination: str, families: Sequence[str]) -> list[Review]:
+    """Pending and approved (not yet written) reviews for this destination and these families."""
+    rows = con.execute(
+        """select review_id, item_id, location_id, target_type, effective_date, new_value, status,
+                  promotion_id, end_date, model_version
+           from writeback.review_queue
+           where destination = ? and status in ('pending', 'approved') and list_contains(?, target_type)
+           order by review_id""",
+        [destination, _families_types(families)],
+    ).fetchall()
+    return [
+        Review(review_id=r[0], key=(r[1], r[2], r[3], r[4]), new_value=r[5], status=r[6], promotion_id=r[7],
+               end_date=r[8], model_version=r[9])
+        for r in rows
+    ]
+
+
+def load_declined(con: duckdb.DuckDBPyConnection, destination: str) -> set[tuple[Key, float]]:
+    """(key, value) pairs a person turned down: rejected in review, or written by a batch since rolled back."""
+    rows = con.execute(
+        """select item_id, location_id, target_type, effective_date, new_value
+           from writeback.review_queue where destination = ? and status = 'rejected'
+           union all
+           select r.item_id, r.location_id, r.target_type, r.effective_date, r.value
+           from writeback.batch_rows r join writeback.batches b using (batch_id)
+           where b.destination = ? and b.rolled_back_by is not null""",
+        [destination, destination],
+    ).fetchall()
+    return {((r[0], r[1], r[2], r[3]), r[4]) for r in rows}
+
+
+def _record(row: tuple) -> BatchRecord:
+    values = list(row)
+    values[5] = tuple(values[5].split(",")) if values[5] else ()
+    return BatchRecord(*values)
+
+
+_BATCH_COLUMNS = """batch_id, destination, target_kind, origin, run_id, families, model_version, row_count,
+    content_sha256, status, created_at, created_by, written_at, write_seq, rolls_back, rolled_back_by"""
+
+
+def get_batch_record(con: duckdb.DuckDBPyConnection, batch_id: str) -> BatchRecord | None:
+    row = fetch_one(con, f"select {_BATCH_COLUMNS} from writeback.batches where batch_id = ?", [batch_id])
+    return _record(row) if row else None
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, batch_id: str) -> Batch:
+    record = get_batch_record(con, batch_id)
+    if record is None:
+        raise WritebackStateError(f"no batch {batch_id!r} in writeback.batches")
+    rows = con.execute(
+        """select item_id, location_id, target_type, effective_date, value, old_value, decision, promotion_id,
+                  end_date, model_version, review_id
+           from writeback.batch_rows where batch_id = ?
+           order by item_id, location_id, target_type, effective_date""",
+        [batch_id],
+    ).fetchall()
+    writes = tuple(
+        Write(key=(r[0], r[1], r[2], r[3]), value=r[4], old_value=r[5], decision=r[6], promotion_id=r[7],
+              end_date=r[8], model_version=r[9], review_id=r[10])
+        for r in rows
+    )
+    return Batch(record, writes)
+
+
+def pending_batches(con: duckdb.DuckDBPyConnection, destination: str) -> list[str]:
+    """Batches prepared for this destination but not yet recorded as written, oldest first."""
+    rows = con.execute(
+        "select batch_id from writeback.batches where destination = ? and status = 'prepared' order by created_at",
+        [destination],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- changing state --------------------------------------------------------------------------------------
+
+def _next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
+    return int(fetch_one(con, f"select coalesce(max({column}), 0) + 1 from writeback.{table}")[0])
+
+
+def _append_audit(con: duckdb.DuckDBPyConnection, entries: list[dict]) -> None:
+    """Append rows to writeback.audit_log (the only statement that ever touches that table)."""
+    if not entries:
+        return
+    start = _next_id(con, "audit_log", "audit_id")
+    frame = pd.DataFrame([{**entry, "audit_id": start + i} for i, entry in enumerate(entries)])
+    frame = frame.reindex(columns=list(AUDIT_COLUMNS))
+    for column in ("batch_id", "run_id", "model_version", "note"):
+        frame[column] = frame[column].astype("object")
+    frame["effective_date"] = pd.to_datetime(frame["effective_date"])
+    con.register("audit_rows", frame)
+    try:
+        con.execute(
+            f"""insert into writeback.audit_log ({", ".join(AUDIT_COLUMNS)})
+                select audit_id, logged_at, decision, destination, batch_id, run_id, model_version, item_id,
+                       location_id, target_type, effective_date::date, old_value::double, new_value::double,
+                       review_id::bigint, decided_by, note
+                from audit_rows"""
+        )
+    finally:
+        con.unregister("audit_rows")
+
+
+def _key_fields(key: Key) -> dict:
+    return {"item_id": key[0], "location_id": key[1], "target_type": key[2], "effective_date": key[3]}
+
+
+def prepare_batch(
+    con: duckdb.DuckDBPyConnection, *, plan: Plan, destination: str, target_kind: str, origin: str, run_id: str,
+    families: Sequence[str], created_by: str, rolls_back: str | None = None, now: datetime | None = None,
+) -> BatchRecord | None:
+    """Record the plan in one transaction: held changes queued, superseded reviews closed, and the batch
+    (status 'prepared') with its rows. Returns the batch, or None when nothing goes out."""
+    now = now or utc_now()
+    writes = sorted(plan.writes, key=lambda w: w.key)
+    record = None
+    with transaction(con):
+        audit: list[dict] = []
+        _queue_holds(con, plan.holds, destination, origin, run_id, now, created_by, audit)
+        for review in plan.superseded:
+            con.execute(
+                """update writeback.review_queue set status = 'superseded', decided_by = ?, decided_at = ?
+                   where review_id = ? and status = 'pending'""",
+                [created_by, now, review.review_id],
+            )
+            audit.append({
+                **_key_fields(review.key), "logged_at": now, "decision": "superseded", "destination": destination,
+                "batch_id": None, "run_id": run_id, "model_version": review.model_version, "old_value": None,
+                "new_value": review.new_value, "review_id": review.review_id, "decided_by": created_by,
+                "note": "the forecast now proposes a different value",
+            })
+        if writes:
+            content_sha = content_digest(writes)
+            batch_id = make_batch_id(origin, run_id, content_sha)
+            existing = get_batch_record(con, batch_id)
+            if existing is not None:
+                record = existing
+            else:
+                model_version = ", ".join(sorted({w.model_version for w in writes if w.model_version})) or None
+                record = BatchRecord(
+                    batch_id=batch_id, destination=destination, target_kind=target_kind, origin=origin,
+                    run_id=run_id, families=tuple(sorted(families)), model_version=model_version,
+                    row_count=len(writes), content_sha256=content_sha, status="prepared", created_at=now,
+                    created_by=created_by, rolls_back=rolls_back,
+                )
+                con.execute(
+                    f"insert into writeback.batches ({_BATCH_COLUMNS}) values ({', '.join(['?'] * 16)})",
+                    [record.batch_id, destination, target_kind, origin, run_id, ",".join(record.families),
+                     model_version, len(writes), content_sha, "prepared", now, created_by, None, None, rolls_back,
+                     None],
+                )
+                _insert_batch_rows(con, batch_id, writes)
+        if rolls_back:
+            # Marked at once, even when every compensating change waits for review: the batch's values
+            # are declined from now on, and it cannot be rolled back twice.
+            con.execute("update writeback.batches set rolled_back_by = ? where batch_id = ?",
+                        [record.batch_id if record else f"review:{run_id}", rolls_back])
+        _append_audit(con, audit)
+    return record
+
+
+def _queue_holds(con, holds: Sequence[Hold], destination, origin, run_id, now, created_by, audit) -> None:
+    if not holds:
+        return
+    start = _next_id(con, "review_queue", "review_id")
+    rows = []
+    for i, hold in enumerate(holds):
+        review_id = start + i
+        rows.append({
+            "review_id": review_id, "destination": destination, **_key_fields(hold.key),
+            "old_value": hold.old_value, "new_value": hold.new_value, "change_pct": hold.change_pct,
+            "change_at_cost": hold.change_at_cost, "reason": hold.reason, "promotion_id": hold.promotion_id,
+            "end_date": hold.end_date, "model_version": hold.model_version, "origin": origin, "run_id": run_id,
+            "status": "pending", "created_at": now,
+        })
+        audit.append({
+            **_key_fields(hold.key), "logged_at": now, "decision": "held", "destination": destination,
+            "batch_id": None, "run_id": run_id, "model_version": hold.model_version, "old_value": hold.old_value,
+            "new_value": hold.new_value, "review_id": review_id, "decided_by": created_by, "note": hold.reason,
+        })
+    frame = pd.DataFrame(rows)
+    for column in ("old_value", "change_pct", "change_at_cost"):
+        frame[column] = frame[column].astype("float64")
+    for column in ("promotion_id", "model_version"):
+        frame[column] = frame[column].astype("object")
+    frame["effective_date"] = pd.to_datetime(frame["effective_date"])
+    frame["end_date"] = pd.to_datetime(frame["end_date"])
+    con.register("held_rows", frame)
+    try:
+        con.execute(
+            """insert into writeback.review_queue by name
+               select review_id, destination, item_id, location_id, target_type, effective_date::date as effective_date,
+                      old_value, new_value, change_pct, change_at_cost, reason, promotion_id,
+                      end_date::date as end_date, model_version, origin, run_id, status, created_at
+               from held_rows"""
+        )
+    finally:
+        con.unregister("held_rows")
+
+
+def _insert_batch_rows(con: duckdb.DuckDBPyConnection, batch_id: str, writes: Sequence[Write]) -> None:
+    frame = pd.DataFrame({
+        "batch_id": batch_id,
+        "item_id": pd.Series([w.key[0] for w in writes], dtype="str"),
+        "location_id": pd.Series([w.key[1] for w in writes], dtype="str"),
+        "target_type": pd.Series([w.key[2] for w in writes], dtype="str"),
+        "effective_date": pd.to_datetime(pd.Series([w.key[3] for w in writes], dtype="object")),
+        "value": pd.Series([w.value for w in writes], dtype="float64"),
+        "old_value": pd.Series([w.old_value for w in writes], dtype="float64"),
+        "promotion_id": pd.Series([w.promotion_id for w in writes], dtype="object"),
+        "end_date": pd.to_datetime(pd.Series([w.end_date for w in writes], dtype="object")),
+        "model_version": pd.Series([w.model_version for w in writes], dtype="object"),
+        "decision": pd.Series([w.decision for w in writes], dtype="str"),
+        "review_id": pd.Series([w.review_id for w in writes], dtype="Int64"),
+    })
+    con.register("new_batch_rows", frame)
+    try:
+        con.execute(
+            """insert into writeback.batch_rows by name
+               select batch_id, item_id, location_id, target_type, effective_date::date as effective_date, value,
+                      old_value, promotion_id::varchar as promotion_id, end_date::date as end_date,
+                      model_version::varchar as model_version, decision, review_id::bigint as review_id
+               from new_batch_rows"""
+        )
+    finally:
+        con.unregister("new_batch_rows")
+
+
+def finalize_batch(con: duckdb.DuckDBPyConnection, batch_id: str, now: datetime | None = None) -> BatchRecord:
+    """Record that the target holds the batch: status, value in force per key, reviews written, audit rows."""
+    now = now or utc_now()
+    with transaction(con):
+        record = get_batch_record(con, batch_id)
+        if record is None:
+            raise WritebackStateError(f"no batch {batch_id!r} in writeback.batches")
+        if record.status == "written":
+            return record
+        write_seq = _next_id(con, "batches", "write_seq")
+        con.execute("update writeback.batches set status = 'written', written_at = ?, write_seq = ? where batch_id = ?",
+                    [now, write_seq, batch_id])
+        con.execute(
+            """insert into writeback.key_state
+               select ?, item_id, location_id, target_type, effective_date, value, batch_id, model_version, ?
+               from writeback.batch_rows where batch_id = ?
+               on conflict (destination, item_id, location_id, target_type, effective_date) do update set
+                 value = excluded.value, batch_id = excluded.batch_id, model_version = excluded.model_version,
+                 written_at = excluded.written_at""",
+            [record.destination, now, batch_id],
+        )
+        con.execute(
+            """update writeback.review_queue set status = 'written', written_batch_id = ?
+               where review_id in (select review_id from writeback.batch_rows
+                                   where batch_id = ? and review_id is not null)""",
+            [batch_id, batch_id],
+        )
+        # One audit row per value, appended straight from the batch's rows.
+        con.execute(
+            f"""insert into writeback.audit_log ({", ".join(AUDIT_COLUMNS)})
+                select ? + row_number() over (order by item_id, location_id, target_type, effective_date) - 1,
+                       ?, case decision when 'rollback' then 'rolled_back' else 'written' end, ?, batch_id, ?,
+                       model_version, item_id, location_id, target_type, effective_date, old_value, value,
+                       review_id, ?,
+                       case decision when 'rollback' then 'compensates batch ' || ?
+                                     when 'approved' then 'approved in review ' || review_id
+                                     else 'within thresholds' end
+                from writeback.batch_rows where batch_id = ?""",
+            [_next_id(con, "audit_log", "audit_id"), now, record.destination, record.run_id, record.created_by,
+             record.rolls_back, batch_id],
+        )
+    return get_batch_record(con, batch_id)
+
+
+# --- reviews ----------------------------------------------------------------------------------------------
+
+REVIEW_COLUMNS = """review_id, status, destination, item_id, location_id, target_type, effective_date, old_value,
+    new_value, change_pct, change_at_cost, reason, promotion_id, origin, run_id, created_at, decided_by, decided_at,
+    written_batch_id"""
+
+
+def list_reviews(con: duckdb.DuckDBPyConnection, statuses: Sequence[str] | None = None) -> pd.DataFrame:
+    if not has_schema(con):
+        return pd.DataFrame(columns=[c.strip() for c in REVIEW_COLUMNS.split(",")])
+    where = "where list_contains(?, status)" if statuses else ""
+    params = [list(statuses)] if statuses else []
+    return con.execute(f"select {REVIEW_COLUMNS} from writeback.review_queue {where} order by review_id", params).df()
+
+
+def decide_reviews(
+    con: duckdb.DuckDBPyConnection, review_ids: Sequence[int], decision: str, decided_by: str, note: str | None,
+    now: datetime | None = None,
+) -> list[int]:
+    """Approve or reject pending reviews, all or none; every decision gets an audit row."""
+    if decision not in ("approved", "rejected"):
+        raise ValueError(f"decision must be 'approved' or 'rejected', got {decision!r}")
+    now = now or utc_now()
+    with transaction(con):
+        rows = con.execute(
+            """select review_id, status, destination, item_id, location_id, target_type, effective_date, old_value,
+                      new_value, model_version, run_id
+               from writeback.review_queue where list_contains(?, review_id) order by review_id""",
+            [list(review_ids)],
+        ).fetchall()
+        found = {r[0]: r for r in rows}
+        missing = [i for i in review_ids if i not in found]
+        if missing:
+            raise WritebackStateError(f"no review with id {', '.join(map(str, missing))} in writeback.review_queue")
+        not_pending = [f"{i} is {found[i][1]}" for i in review_ids if found[i][1] != "pending"]
+        if not_pending:
+            raise WritebackStateError(f"only pending reviews can be decided: {'; '.join(not_pending)}")
+        con.execute(
+            """update writeback.review_queue set status = ?, decided_by = ?, decided_at = ?
+               where list_contains(?, review_id)""",
+            [decision, decided_by, now, list(review_ids)],
+        )
+        _append_audit(con, [{
+            "item_id": r[3], "location_id": r[4], "target_type": r[5], "effective_date": r[6], "logged_at": now,
+            "decision": decision, "destination": r[2], "batch_id": None, "run_id": r[10], "model_version": r[9],
+            "old_value": r[7], "new_value": r[8], "review_id": r[0], "decided_by": decided_by, "note": note,
+        } for r in rows])
+    return sorted(found)
+
+
+# --- rollback support ------------------------------------------------------------------------------------
+
+def later_writes(con: duckdb.DuckDBPyConnection, record: BatchRecord) -> list[tuple[Key, str]]:
+    """Keys of this batch that a batch written after it has written again (exact key)."""
+    rows = con.execute(
+        """select r.item_id, r.location_id, r.target_type, r.effective_date, b.batch_id
+           from writeback.batch_rows mine
+           join writeback.batch_rows r using (item_id, location_id, target_type, effective_date)
+           join writeback.batches b on b.batch_id = r.batch_id
+           where mine.batch_id = ? and b.destination = ? and b.status = 'written' and b.write_seq > ?
+           order by b.write_seq""",
+        [record.batch_id, record.destination, record.write_seq],
+    ).fetchall()
+    return [((r[0], r[1], r[2], r[3]), r[4]) for r in rows]
+
+
+@dataclass(frozen=True)
+class EarlierValue:
+    value: float
+    model_version: str | None
+    promotion_id: str | None
+    end_date: date | None
+
+
+def values_before(con: duckdb.DuckDBPyConnection, record: BatchRecord, keys: Sequence[Key]) -> dict[Key, EarlierValue]:
+    """The value in force at each key just before `record` was written (absent: nothing was in force)."""
+    if not keys:
+        return {}
+    con.register("wanted_keys", _keys_frame(keys))
+    try:
+        rows = con.execute(
+            """with history as (
+                   select r.item_id, r.location_id, r.target_type, r.effective_date, r.value, r.model_version,
+                          r.promotion_id, r.end_date
+                   from writeback.batch_rows r join writeback.batches b using (batch_id)
+                   where b.destination = ? and b.status = 'written' and b.write_seq < ?
+                   qualify row_number() over (partition by r.item_id, r.location_id, r.target_type, r.effective_date
+                                              order by b.write_seq desc) = 1)
+               select k.ord, h.value, h.effective_date, h.model_version, h.promotion_id, h.end_date
+               from wanted_keys k
+               asof left join history h
+                 on k.item_id = h.item_id and k.location_id = h.location_id and k.target_type = h.target_type
+                and k.effective_date::date >= h.effective_date
+               order by k.ord""",
+            [record.destination, record.write_seq],
+        ).fetchall()
+    finally:
+        con.unregister("wanted_keys")
+    result = {}
+    for ord_, value, from_date, model_version, promotion_id, end_date in rows:
+        key = keys[ord_]
+        if value is None or (from_date != key[3] and key[2] not in CARRIED_FORWARD):
+            continue
+        result[key] = EarlierValue(value, model_version, promotion_id, end_date)
+    return result
+
+
+# --- keeping state across `retailops run`'s warehouse swap -------------------------------------------------
+
+@contextmanager
+def preserved_writeback_state(live: Path, building: Path) -> Iterator[None]:
+    """Copy the live warehouse's writeback state into a rebuilt copy, then hold the lock while it is swapped in.
+
+    `retailops run` builds on a copy of the warehouse and renames it over the live file; writeback
+    state changed meanwhile (a review decision, a scheduled batch) lives only in the live file. The
+    audit log is carried over by appending the rows the copy lacks, never by rewriting it.
+    """
+    live, building = Path(live), Path(building)
+    with writeback_lock(live):
+        if live.exists() and building.exists():
+            _copy_state(live, building)
+        yield
+
+
+def _copy_state(live: Path, building: Path) -> None:
+    with duckdb.connect(str(building)) as con:
+        con.execute(f"attach '{_sql_path(live)}' as live_warehouse (read_only)")
+        try:
+            live_has = fetch_one(
+                con, """select count(*) from information_schema.tables
+                        where table_catalog = 'live_warehouse' and table_schema = 'writeback'
+                          and table_name = 'audit_log'"""
+            )[0]
+            if not live_has:
+                return
+            ensure_schema(con)
+            with transaction(con):
+                for table in STATE_TABLES:
+                    con.execute(f"delete from writeback.{table}")
+                    con.execute(f"insert into writeback.{table} by name select * from live_warehouse.writeback.{table}")
+                ours = fetch_one(con, "select coalesce(max(audit_id), 0), count(*) from writeback.audit_log")
+                theirs = fetch_one(
+                    con, "select count(*) from live_warehouse.writeback.audit_log where audit_id <= ?", [ours[0]]
+                )[0]
+                if theirs != ours[1]:
+                    raise WritebackStateError(
+                        f"writeback.audit_log in {live} lacks rows the rebuilt copy has; refusing to replace it"
+                    )
+                con.execute(
+                    """insert into writeback.audit_log by name
+                       select * from live_warehouse.writeback.audit_log where audit_id > ?""",
+                    [ours[0]],
+                )
+        finally:
+            con.execute("detach live_warehouse")
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def env_user() -> str:
+    """Who runs a command, for the audit log: $RETAILOPS_USER, else the login name."""
+    import getpass
+
+    return os.environ.get("RETAILOPS_USER") or getpass.getuser()
