@@ -4,12 +4,14 @@ VENV := .venv
 UV_VERSION := 0.13.9
 BATF_DIR ?= ../shared/data/dunnhumby_breakfast_at_the_frat
 BATF_LANDING ?= landing/batf
+FRN_DIR ?= ../shared/data/freshretailnet_50k
+FRN_LANDING ?= landing/freshretailnet
 PYTEST_ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup run run-real test ui seeds lint clean
+.PHONY: setup run run-real run-freshretailnet test ui seeds lint clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +32,12 @@ test: setup
 ## make run-real: Breakfast at the Frat from BATF_DIR, adapted into BATF_LANDING, then the main job
 run-real: setup
 	$(VENV)/bin/retailops adapt batf --source $(BATF_DIR) --out $(BATF_LANDING)
-	$(VENV)/bin/retailops run --landing $(BATF_LANDING) --warehouse warehouse/batf.duckdb --outbound outbound/batf
+	RETAILOPS_BI_DIR=bi/batf $(VENV)/bin/retailops run --landing $(BATF_LANDING) --warehouse warehouse/batf.duckdb --outbound outbound/batf
+
+## make run-freshretailnet: FreshRetailNet-50K from FRN_DIR, adapted into FRN_LANDING, then the main job
+run-freshretailnet: setup
+	$(VENV)/bin/retailops adapt freshretailnet --source $(FRN_DIR) --out $(FRN_LANDING)
+	RETAILOPS_BI_DIR=bi/freshretailnet $(VENV)/bin/retailops run --landing $(FRN_LANDING) --warehouse warehouse/freshretailnet.duckdb --outbound outbound/freshretailnet
 
 ui: setup
 	$(VENV)/bin/retailops ui
@@ -42,4 +49,4 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf warehouse outbound landing .dagster_home dbt_project/target dbt_project/logs
+	rm -rf warehouse outbound landing bi .dagster_home dbt_project/target dbt_project/logs
