@@ -164,9 +164,11 @@ def rollback_batch(
 ) -> WritebackResult:
     """Write the values in force before `batch_id` as a new compensating batch, through the same path.
 
-    Refused when a later batch has written any of its keys again (roll that one back first), when it
-    went to another destination than the configured one, or when it was rolled back already. The
-    compensating changes face the same thresholds: those beyond them wait in the review queue.
+    Refused when a later batch has written any of its keys again (roll that one back first), when an
+    approved change for one of its keys waits to go out (it is a later write too), when it went to
+    another destination than the configured one, or when it was rolled back already. The compensating
+    changes face the same thresholds: those beyond them wait in the review queue, and stay there until
+    a person approves or rejects them. A change pending review for one of its keys is superseded.
     """
     with writeback_lock(settings.warehouse), open_target(settings) as target:
         completed = _complete_pending(settings.warehouse, target, log)
@@ -205,6 +207,11 @@ def rollback_batch(
                     "in force before it (a first value cannot be undone by writing another; correct it in the ERP "
                     "or approve a new value)"
                 )
+            compensated = {w.key for w in plan.writes} | {h.key for h in plan.holds}
+            open_reviews = [r for r in load_open_reviews(con, target.destination, record.families)
+                            if r.key in compensated]
+            _check_no_approved_waiting(batch_id, open_reviews)
+            plan.superseded = open_reviews  # pending only: approved ones refused just above
             run_id = f"rollback:{batch_id}"
             compensating = prepare_batch(
                 con, plan=plan, destination=target.destination, target_kind=target.kind, origin="rollback",
@@ -239,6 +246,16 @@ def _check_can_roll_back(con, record: BatchRecord | None, batch_id: str, destina
         raise WritebackStateError(
             f"batch {batch_id} cannot be rolled back: later batches wrote its keys again ({shown}{more}); "
             "roll those back first"
+        )
+
+
+def _check_no_approved_waiting(batch_id: str, reviews) -> None:
+    approved = [r for r in reviews if r.status == "approved"]
+    if approved:
+        shown = "; ".join(f"review {r.review_id} ({r.key[0]}/{r.key[1]} {r.key[2]} {r.key[3]})" for r in approved[:5])
+        raise WritebackStateError(
+            f"batch {batch_id} cannot be rolled back now: approved changes for its keys wait to go out with the next "
+            f"writeback batch ({shown}); run the writeback, then roll back the batch that carries them first"
         )
 
 

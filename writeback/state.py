@@ -91,7 +91,8 @@ SCHEMA_DDL = (
         created_at timestamp not null,
         decided_by varchar,
         decided_at timestamp,
-        written_batch_id varchar)""",
+        written_batch_id varchar,
+        rolls_back varchar)                 -- origin rollback: the batch this compensating change undoes""",
     """create table if not exists writeback.audit_log (
         audit_id bigint primary key,
         logged_at timestamp not null,
@@ -221,8 +222,33 @@ def connect(warehouse: Path, read_only: bool = False, wait_seconds: float = 30.0
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the writeback schema, or bring one written by an earlier version up to date."""
     for statement in SCHEMA_DDL:
         con.execute(statement)
+    if not _has_column(con, "review_queue", "rolls_back"):
+        with transaction(con):
+            con.execute("alter table writeback.review_queue add column rolls_back varchar")
+            # Rollback reviews always carried run_id 'rollback:<batch>'.
+            con.execute("""update writeback.review_queue set rolls_back = substr(run_id, length('rollback:') + 1)
+                           where origin = 'rollback' and run_id like 'rollback:%'""")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> bool:
+    return bool(fetch_one(
+        con, """select count(*) from information_schema.tables
+                where table_schema = 'writeback' and table_name = ?
+                  and table_catalog = coalesce(?, current_database())""",
+        [table, catalog],
+    )[0])
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return bool(fetch_one(
+        con, """select count(*) from information_schema.columns
+                where table_catalog = current_database() and table_schema = 'writeback' and table_name = ?
+                  and column_name = ?""",
+        [table, column],
+    )[0])
 
 
 def has_schema(con: duckdb.DuckDBPyConnection) -> bool:
@@ -314,7 +340,7 @@ def load_open_reviews(con: duckdb.DuckDBPyConnection, destination: str, families
     """Pending and approved (not yet written) reviews for this destination and these families."""
     rows = con.execute(
         """select review_id, item_id, location_id, target_type, effective_date, new_value, status,
-                  promotion_id, end_date, model_version
+                  promotion_id, end_date, model_version, origin
            from writeback.review_queue
            where destination = ? and status in ('pending', 'approved') and list_contains(?, target_type)
            order by review_id""",
@@ -322,16 +348,19 @@ def load_open_reviews(con: duckdb.DuckDBPyConnection, destination: str, families
     ).fetchall()
     return [
         Review(review_id=r[0], key=(r[1], r[2], r[3], r[4]), new_value=r[5], status=r[6], promotion_id=r[7],
-               end_date=r[8], model_version=r[9])
+               end_date=r[8], model_version=r[9], origin=r[10])
         for r in rows
     ]
 
 
 def load_declined(con: duckdb.DuckDBPyConnection, destination: str) -> set[tuple[Key, float]]:
-    """(key, value) pairs a person turned down: rejected in review, or written by a batch since rolled back."""
+    """(key, value) pairs a person turned down: rejected in review, or written by a batch since rolled back.
+
+    A rejected rollback review does not count: it turned down undoing a batch, not the value itself.
+    """
     rows = con.execute(
         """select item_id, location_id, target_type, effective_date, new_value
-           from writeback.review_queue where destination = ? and status = 'rejected'
+           from writeback.review_queue where destination = ? and status = 'rejected' and origin <> 'rollback'
            union all
            select r.item_id, r.location_id, r.target_type, r.effective_date, r.value
            from writeback.batch_rows r join writeback.batches b using (batch_id)
@@ -390,7 +419,7 @@ def _next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
     return int(fetch_one(con, f"select coalesce(max({column}), 0) + 1 from writeback.{table}")[0])
 
 
-def _append_audit(con: duckdb.DuckDBPyConnection, entries: list[dict]) -> None:
+def _append_audit(con: duckdb.DuckDBPyConnection, entries: list[dict], now: datetime | None = None) -> None:
     """Append rows to writeback.audit_log (the only statement that ever touches that table)."""
     if not entries:
         return
@@ -428,7 +457,9 @@ def prepare_batch(
     record = None
     with transaction(con):
         audit: list[dict] = []
-        _queue_holds(con, plan.holds, destination, origin, run_id, now, created_by, audit)
+        _queue_holds(con, plan.holds, destination, origin, run_id, now, created_by, audit, rolls_back)
+        superseded_note = (f"a rollback of batch {rolls_back} was requested for this key" if rolls_back
+                           else "the forecast now proposes a different value")
         for review in plan.superseded:
             con.execute(
                 """update writeback.review_queue set status = 'superseded', decided_by = ?, decided_at = ?
@@ -439,7 +470,7 @@ def prepare_batch(
                 **_key_fields(review.key), "logged_at": now, "decision": "superseded", "destination": destination,
                 "batch_id": None, "run_id": run_id, "model_version": review.model_version, "old_value": None,
                 "new_value": review.new_value, "review_id": review.review_id, "decided_by": created_by,
-                "note": "the forecast now proposes a different value",
+                "note": superseded_note,
             })
         if writes:
             content_sha = content_digest(writes)
@@ -464,14 +495,17 @@ def prepare_batch(
                 _insert_batch_rows(con, batch_id, writes)
         if rolls_back:
             # Marked at once, even when every compensating change waits for review: the batch's values
-            # are declined from now on, and it cannot be rolled back twice.
+            # are declined from now on and it cannot be rolled back twice. A compensation held for review
+            # stays pending until a person decides (scheduled runs leave its key alone); when every held
+            # one is rejected and none was written, decide_reviews clears the mark again.
             con.execute("update writeback.batches set rolled_back_by = ? where batch_id = ?",
                         [record.batch_id if record else f"review:{run_id}", rolls_back])
-        _append_audit(con, audit)
+        _append_audit(con, audit, now)
     return record
 
 
-def _queue_holds(con, holds: Sequence[Hold], destination, origin, run_id, now, created_by, audit) -> None:
+def _queue_holds(con, holds: Sequence[Hold], destination, origin, run_id, now, created_by, audit,
+                 rolls_back: str | None = None) -> None:
     if not holds:
         return
     start = _next_id(con, "review_queue", "review_id")
@@ -483,7 +517,7 @@ def _queue_holds(con, holds: Sequence[Hold], destination, origin, run_id, now, c
             "old_value": hold.old_value, "new_value": hold.new_value, "change_pct": hold.change_pct,
             "change_at_cost": hold.change_at_cost, "reason": hold.reason, "promotion_id": hold.promotion_id,
             "end_date": hold.end_date, "model_version": hold.model_version, "origin": origin, "run_id": run_id,
-            "status": "pending", "created_at": now,
+            "status": "pending", "created_at": now, "rolls_back": rolls_back,
         })
         audit.append({
             **_key_fields(hold.key), "logged_at": now, "decision": "held", "destination": destination,
@@ -493,7 +527,7 @@ def _queue_holds(con, holds: Sequence[Hold], destination, origin, run_id, now, c
     frame = pd.DataFrame(rows)
     for column in ("old_value", "change_pct", "change_at_cost"):
         frame[column] = frame[column].astype("float64")
-    for column in ("promotion_id", "model_version"):
+    for column in ("promotion_id", "model_version", "rolls_back"):
         frame[column] = frame[column].astype("object")
     frame["effective_date"] = pd.to_datetime(frame["effective_date"])
     frame["end_date"] = pd.to_datetime(frame["end_date"])
@@ -503,7 +537,8 @@ def _queue_holds(con, holds: Sequence[Hold], destination, origin, run_id, now, c
             """insert into writeback.review_queue by name
                select review_id, destination, item_id, location_id, target_type, effective_date::date as effective_date,
                       old_value, new_value, change_pct, change_at_cost, reason, promotion_id,
-                      end_date::date as end_date, model_version, origin, run_id, status, created_at
+                      end_date::date as end_date, model_version, origin, run_id, status, created_at,
+                      rolls_back::varchar as rolls_back
                from held_rows"""
         )
     finally:
@@ -565,19 +600,33 @@ def finalize_batch(con: duckdb.DuckDBPyConnection, batch_id: str, now: datetime 
                                    where batch_id = ? and review_id is not null)""",
             [batch_id, batch_id],
         )
+        # A rollback held for review and approved since goes out with this batch: the batch it undoes
+        # is now rolled back by this one.
+        con.execute(
+            """update writeback.batches set rolled_back_by = ?
+               where rolled_back_by = 'review:rollback:' || batch_id
+                 and batch_id in (select q.rolls_back from writeback.batch_rows r
+                                  join writeback.review_queue q on q.review_id = r.review_id
+                                  where r.batch_id = ? and q.rolls_back is not null)""",
+            [batch_id, batch_id],
+        )
         # One audit row per value, appended straight from the batch's rows.
+        first_audit_id = _next_id(con, "audit_log", "audit_id")
         con.execute(
             f"""insert into writeback.audit_log ({", ".join(AUDIT_COLUMNS)})
-                select ? + row_number() over (order by item_id, location_id, target_type, effective_date) - 1,
-                       ?, case decision when 'rollback' then 'rolled_back' else 'written' end, ?, batch_id, ?,
-                       model_version, item_id, location_id, target_type, effective_date, old_value, value,
-                       review_id, ?,
-                       case decision when 'rollback' then 'compensates batch ' || ?
-                                     when 'approved' then 'approved in review ' || review_id
-                                     else 'within thresholds' end
-                from writeback.batch_rows where batch_id = ?""",
-            [_next_id(con, "audit_log", "audit_id"), now, record.destination, record.run_id, record.created_by,
-             record.rolls_back, batch_id],
+                select ? + row_number() over (order by r.item_id, r.location_id, r.target_type, r.effective_date) - 1,
+                       ?, case when r.decision = 'rollback' or q.rolls_back is not null then 'rolled_back'
+                               else 'written' end,
+                       ?, r.batch_id, ?, r.model_version, r.item_id, r.location_id, r.target_type, r.effective_date,
+                       r.old_value, r.value, r.review_id, ?,
+                       case when r.decision = 'rollback' then 'compensates batch ' || ?
+                            when q.rolls_back is not null
+                              then 'approved in review ' || r.review_id || '; compensates batch ' || q.rolls_back
+                            when r.decision = 'approved' then 'approved in review ' || r.review_id
+                            else 'within thresholds' end
+                from writeback.batch_rows r left join writeback.review_queue q on q.review_id = r.review_id
+                where r.batch_id = ?""",
+            [first_audit_id, now, record.destination, record.run_id, record.created_by, record.rolls_back, batch_id],
         )
     return get_batch_record(con, batch_id)
 
@@ -601,14 +650,20 @@ def decide_reviews(
     con: duckdb.DuckDBPyConnection, review_ids: Sequence[int], decision: str, decided_by: str, note: str | None,
     now: datetime | None = None,
 ) -> list[int]:
-    """Approve or reject pending reviews, all or none; every decision gets an audit row."""
+    """Approve or reject pending reviews, all or none; every decision gets an audit row.
+
+    Rejecting the held compensating changes of a rollback cancels that rollback when nothing of it was
+    written and none of it is still pending or approved: the batch is no longer marked rolled back
+    (its values count as wanted again, and it can be rolled back again), with a `rollback_cancelled`
+    audit row per key. If part of the rollback was written, the batch stays rolled back.
+    """
     if decision not in ("approved", "rejected"):
         raise ValueError(f"decision must be 'approved' or 'rejected', got {decision!r}")
     now = now or utc_now()
     with transaction(con):
         rows = con.execute(
             """select review_id, status, destination, item_id, location_id, target_type, effective_date, old_value,
-                      new_value, model_version, run_id
+                      new_value, model_version, run_id, rolls_back
                from writeback.review_queue where list_contains(?, review_id) order by review_id""",
             [list(review_ids)],
         ).fetchall()
@@ -624,12 +679,42 @@ def decide_reviews(
                where list_contains(?, review_id)""",
             [decision, decided_by, now, list(review_ids)],
         )
-        _append_audit(con, [{
+        audit = [{
             "item_id": r[3], "location_id": r[4], "target_type": r[5], "effective_date": r[6], "logged_at": now,
             "decision": decision, "destination": r[2], "batch_id": None, "run_id": r[10], "model_version": r[9],
             "old_value": r[7], "new_value": r[8], "review_id": r[0], "decided_by": decided_by, "note": note,
-        } for r in rows])
+        } for r in rows]
+        if decision == "rejected":
+            audit += _cancel_rejected_rollbacks(con, rows, decided_by, now)
+        _append_audit(con, audit, now)
     return sorted(found)
+
+
+def _cancel_rejected_rollbacks(con: duckdb.DuckDBPyConnection, rejected: list[tuple], decided_by: str,
+                               now: datetime) -> list[dict]:
+    """Clear the rolled-back mark of batches whose rollback was rejected whole; their audit rows."""
+    audit = []
+    for batch_id in sorted({r[11] for r in rejected if r[11]}):
+        mark = fetch_one(con, "select rolled_back_by from writeback.batches where batch_id = ?", [batch_id])
+        if mark is None or mark[0] is None:
+            continue
+        live_parts = fetch_one(
+            con, """select (select count(*) from writeback.review_queue
+                            where rolls_back = ? and status in ('pending', 'approved', 'written'))
+                         + (select count(*) from writeback.batches where rolls_back = ?)""",
+            [batch_id, batch_id],
+        )[0]
+        if live_parts:
+            continue  # part of the rollback was written, or still waits: the batch stays rolled back
+        con.execute("update writeback.batches set rolled_back_by = null where batch_id = ?", [batch_id])
+        audit += [{
+            "item_id": r[3], "location_id": r[4], "target_type": r[5], "effective_date": r[6], "logged_at": now,
+            "decision": "rollback_cancelled", "destination": r[2], "batch_id": batch_id, "run_id": r[10],
+            "model_version": r[9], "old_value": r[7], "new_value": r[8], "review_id": r[0], "decided_by": decided_by,
+            "note": f"rollback of batch {batch_id} cancelled: its compensating changes were rejected; the batch's "
+                    "values stay in force and it can be rolled back again",
+        } for r in rejected if r[11] == batch_id]
+    return audit
 
 
 # --- rollback support ------------------------------------------------------------------------------------
@@ -706,7 +791,17 @@ def preserved_writeback_state(live: Path, building: Path) -> Iterator[None]:
         yield
 
 
+def _migrate_if_needed(warehouse: Path) -> None:
+    """Bring a warehouse's writeback schema up to date (columns added since it was written)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        if not has_schema(con) or _has_column(con, "review_queue", "rolls_back"):
+            return
+    with connect(warehouse) as con:
+        ensure_schema(con)
+
+
 def _copy_state(live: Path, building: Path) -> None:
+    _migrate_if_needed(live)
     with duckdb.connect(str(building)) as con:
         con.execute(f"attach '{_sql_path(live)}' as live_warehouse (read_only)")
         try:
