@@ -4,7 +4,8 @@ A batch goes through three steps, each safe to repeat: *prepare* (one DuckDB tra
 batch and its rows, held changes queued, audit rows), *deliver* (the target writes it exactly
 once, keyed by batch id), *record* (one DuckDB transaction: value in force per key, reviews
 closed, audit rows). A process killed anywhere leaves a prepared batch that the next run
-delivers and records before planning anything new.
+delivers and records before planning anything new. Every run, rollback and review decision first
+verifies the audit log's hash chain and refuses to go on if a row was edited, deleted or moved.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from writeback.state import (
     load_open_reviews,
     pending_batches,
     prepare_batch,
+    require_intact_audit_log,
     values_before,
     writeback_lock,
 )
@@ -99,6 +101,7 @@ def _deliver_and_record(warehouse: Path, target: Target, batch_id: str, log: Log
 def _complete_pending(warehouse: Path, target: Target, log: Log) -> list[str]:
     with connect(warehouse) as con:
         ensure_schema(con)
+        require_intact_audit_log(con, warehouse)
         waiting = pending_batches(con, target.destination)
     for batch_id in waiting:
         log(f"completing batch {batch_id}, interrupted before it was recorded as written")
@@ -284,6 +287,7 @@ def review_decide(warehouse: Path, review_ids: Sequence[int] | None, decision: s
         raise WritebackStateError(f"no warehouse at {warehouse}")
     with writeback_lock(warehouse), connect(warehouse) as con:
         ensure_schema(con)
+        require_intact_audit_log(con, warehouse)
         if review_ids is None:
             review_ids = [int(i) for (i,) in con.execute(
                 "select review_id from writeback.review_queue where status = 'pending' order by review_id"

@@ -1,10 +1,12 @@
 """Writeback state in the warehouse's `writeback` schema: batches, their rows, the value in force per
-key, the review queue and the append-only audit log.
+key, the review queue and the append-only audit log with its hash chain.
 
 Every change of state is one DuckDB transaction, taken under a file lock beside the warehouse
 (`.<warehouse>.writeback.lock`) so that a writeback, a review decision and `retailops run`'s
 swap of a freshly built warehouse never interleave. Nothing here issues UPDATE or DELETE on
-`writeback.audit_log`.
+`writeback.audit_log` or `writeback.audit_chain`: every audit row gets a sha256 in
+`writeback.audit_chain`, chained over the previous row's, in the transaction that appends it, and
+`verify_audit_log` walks the chain to name the first row that was edited, deleted or moved.
 """
 
 from __future__ import annotations
@@ -111,6 +113,17 @@ SCHEMA_DDL = (
         decided_by varchar not null,
         note varchar)""",
 )
+
+# One row per audit row, appended in the same transaction: row_sha256 = sha256(previous row's
+# row_sha256 + "\n" + the row's canonical text, see audit_row_text); the first row chains from
+# AUDIT_GENESIS. A separate table, so that chaining the rows of a warehouse that predates it is an
+# append too, never a rewrite of audit_log.
+AUDIT_CHAIN_DDL = """create table writeback.audit_chain (
+    audit_id bigint primary key,
+    row_sha256 varchar not null,
+    chained_at timestamp not null,          -- UTC
+    chained varchar not null)               -- appended (with its row) | migration (row predates the chain)"""
+AUDIT_GENESIS = "0" * 64
 
 STATE_TABLES = ("batches", "batch_rows", "key_state", "review_queue")
 AUDIT_COLUMNS = (
@@ -231,6 +244,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             # Rollback reviews always carried run_id 'rollback:<batch>'.
             con.execute("""update writeback.review_queue set rolls_back = substr(run_id, length('rollback:') + 1)
                            where origin = 'rollback' and run_id like 'rollback:%'""")
+    if not _has_table(con, "audit_chain"):
+        # A log written before the chain existed: its rows are chained now, as they stand, and marked so.
+        with transaction(con):
+            con.execute(AUDIT_CHAIN_DDL)
+            if fetch_one(con, "select count(*) from writeback.audit_log")[0]:
+                _chain_new_rows(con, 1, utc_now(), chained="migration")
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> bool:
@@ -420,7 +439,7 @@ def _next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
 
 
 def _append_audit(con: duckdb.DuckDBPyConnection, entries: list[dict], now: datetime | None = None) -> None:
-    """Append rows to writeback.audit_log (the only statement that ever touches that table)."""
+    """Append rows to writeback.audit_log and chain them (call inside the transaction that decides them)."""
     if not entries:
         return
     start = _next_id(con, "audit_log", "audit_id")
@@ -440,6 +459,159 @@ def _append_audit(con: duckdb.DuckDBPyConnection, entries: list[dict], now: date
         )
     finally:
         con.unregister("audit_rows")
+    _chain_new_rows(con, start, now or utc_now())
+
+
+# --- the audit log's hash chain --------------------------------------------------------------------------
+
+def _audit_text_sql(alias: str) -> str:
+    parts = []
+    for column in AUDIT_COLUMNS:
+        ref = f"{alias}.{column}"
+        if column == "logged_at":
+            parts.append(f"strftime({ref}, '%Y-%m-%dT%H:%M:%S.%f')")
+        elif column == "effective_date":
+            parts.append(f"strftime({ref}, '%Y-%m-%d')")
+        elif column in ("old_value", "new_value"):
+            parts.append(f"printf('%.17g', {ref})")
+        else:
+            parts.append(f"{ref}::varchar")
+    return f"to_json([{', '.join(parts)}])::varchar"
+
+
+# What a row's hash covers, as one SQL expression over `writeback.audit_log a` (used both to chain
+# and to verify, so the two always agree): the AUDIT_COLUMNS values as a JSON array of strings,
+# NULL as null — integers in decimal, timestamps 'YYYY-MM-DDTHH:MM:SS.ffffff', dates 'YYYY-MM-DD',
+# doubles printf '%.17g' (exact: the double reads back from it), written by DuckDB's to_json
+# (no spaces, UTF-8, control characters as \u00XX). Example:
+# ["1","2026-01-01T05:00:00.000000","written","files:/srv/outbound","7e24baa1257076bd","run-1",
+#  "m1","001","L1","order_up_to_units","2025-06-25",null,"40",null,"dagster:retailops_writeback",
+#  "within thresholds"]
+AUDIT_ROW_TEXT = _audit_text_sql("a")
+
+
+def audit_row_hash(previous_sha256: str, row_text: str) -> str:
+    """sha256 hex of the previous row's hash, a newline and this row's text (AUDIT_ROW_TEXT), UTF-8."""
+    return hashlib.sha256(f"{previous_sha256}\n{row_text}".encode()).hexdigest()
+
+
+def _chain_new_rows(con: duckdb.DuckDBPyConnection, first_id: int, now: datetime, chained: str = "appended") -> None:
+    """Hash audit rows from `first_id` on, as stored, each over the previous row's hash."""
+    last = fetch_one(con, "select audit_id, row_sha256 from writeback.audit_chain order by audit_id desc limit 1")
+    previous_id, previous = last or (0, AUDIT_GENESIS)
+    if previous_id != first_id - 1:
+        raise WritebackStateError(
+            f"cannot chain audit rows from {first_id}: the last chained row is {previous_id}; "
+            "verify the log (writeback.state.verify_audit_log)"
+        )
+    rows = con.execute(
+        f"select a.audit_id, {AUDIT_ROW_TEXT} from writeback.audit_log a where a.audit_id >= ? order by a.audit_id",
+        [first_id],
+    ).fetchall()
+    chain = []
+    for audit_id, text in rows:
+        if audit_id != previous_id + 1:
+            raise WritebackStateError(
+                f"cannot chain writeback.audit_log: audit_id {audit_id} follows {previous_id} (rows missing)"
+            )
+        previous, previous_id = audit_row_hash(previous, text), audit_id
+        chain.append((audit_id, previous))
+    frame = pd.DataFrame({
+        "audit_id": pd.Series([c[0] for c in chain], dtype="int64"),
+        "row_sha256": pd.Series([c[1] for c in chain], dtype="str"),
+    })
+    con.register("chain_rows", frame)
+    try:
+        con.execute("insert into writeback.audit_chain select audit_id, row_sha256, ?, ? from chain_rows",
+                    [now, chained])
+    finally:
+        con.unregister("chain_rows")
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The outcome of walking the audit log's hash chain."""
+
+    rows: int                           # rows that verified, from audit_id 1 on (all of them when ok)
+    head_sha256: str | None             # the last verified row's hash: keep a copy elsewhere to detect truncation
+    first_bad_audit_id: int | None = None
+    problem: str | None = None
+    chained_at_migration: int = 0       # rows logged before the chain existed, chained as they stood then
+    migrated_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_audit_log(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> AuditVerification:
+    """Check every row of writeback.audit_log against its chained hash, in audit_id order.
+
+    Names the first bad row: an id missing from the sequence 1, 2, … (deleted), a row without its hash
+    (added outside writeback), a hash without its row (deleted), a row whose content no longer matches
+    sha256(previous row's stored hash + newline + its text) (edited, swapped or renumbered; a rehashed
+    edit breaks the next row). Rows deleted from the end leave a shorter valid chain: compare
+    `head_sha256` with a copy kept elsewhere to detect that. `catalog` reads an attached warehouse.
+    """
+    schema = f"{catalog}.writeback" if catalog else "writeback"
+    if not _has_table(con, "audit_chain", catalog):
+        return AuditVerification(0, None, None, f"{schema}.audit_chain does not exist: the log has never been chained")
+    # Each row is checked against the *stored* hash of the row before it, so the whole log is
+    # verified in one set-based pass; the first failure is also the first break of the chain.
+    bad = fetch_one(
+        con,
+        f"""with walk as (
+                select coalesce(a.audit_id, c.audit_id) as audit_id, a.audit_id is not null as has_row,
+                       c.audit_id is not null as has_hash, c.row_sha256, {AUDIT_ROW_TEXT} as row_text
+                from {schema}.audit_log a full outer join {schema}.audit_chain c on c.audit_id = a.audit_id),
+            checked as (
+                select audit_id, has_row, has_hash, row_number() over (order by audit_id) as position,
+                       coalesce(row_sha256 = sha256(lag(row_sha256, 1, ?) over (order by audit_id)
+                                                    || chr(10) || row_text), false) as matches
+                from walk)
+            select position, audit_id, has_row, has_hash from checked
+            where audit_id <> position or not has_row or not has_hash or not matches
+            order by audit_id limit 1""",
+        [AUDIT_GENESIS],
+    )
+    problem = first_bad = None
+    if bad is not None:
+        position, audit_id, has_row, has_hash = bad
+        if audit_id > position:
+            first_bad, problem = position, f"audit row {position} is missing (the next row is {audit_id}): deleted"
+        elif audit_id < position:
+            first_bad, problem = audit_id, f"audit row {audit_id} is out of sequence (expected {position})"
+        elif not has_row:
+            first_bad, problem = audit_id, (f"audit row {audit_id} was deleted ({schema}.audit_chain still holds "
+                                            "its hash)")
+        elif not has_hash:
+            first_bad, problem = audit_id, (f"audit row {audit_id} has no hash in {schema}.audit_chain: added outside "
+                                            "writeback, or its hash was deleted")
+        else:
+            first_bad, problem = audit_id, (f"audit row {audit_id} does not match its hash: a value was edited, or "
+                                            "rows were swapped or renumbered")
+        verified = position - 1
+    else:
+        verified = fetch_one(con, f"select count(*) from {schema}.audit_chain")[0]
+    head, migrated, migrated_at = fetch_one(
+        con,
+        f"""select max_by(row_sha256, audit_id), count(*) filter (where chained = 'migration'),
+                   max(chained_at) filter (where chained = 'migration')
+            from {schema}.audit_chain where audit_id between 1 and ?""",
+        [verified],
+    )
+    return AuditVerification(verified, head, first_bad, problem, migrated, migrated_at)
+
+
+def require_intact_audit_log(con: duckdb.DuckDBPyConnection, where: Path | str) -> AuditVerification:
+    """verify_audit_log, raising a WritebackStateError that names the first bad row."""
+    check = verify_audit_log(con)
+    if not check.ok:
+        raise WritebackStateError(
+            f"writeback.audit_log in {where} fails verification: {check.problem}. Writeback refuses to add to an "
+            "audit log that was altered; restore the warehouse from a backup (docs/writeback.md, Audit log)"
+        )
+    return check
 
 
 def _key_fields(key: Key) -> dict:
@@ -610,7 +782,7 @@ def finalize_batch(con: duckdb.DuckDBPyConnection, batch_id: str, now: datetime 
                                   where r.batch_id = ? and q.rolls_back is not null)""",
             [batch_id, batch_id],
         )
-        # One audit row per value, appended straight from the batch's rows.
+        # One audit row per value, appended straight from the batch's rows, then chained.
         first_audit_id = _next_id(con, "audit_log", "audit_id")
         con.execute(
             f"""insert into writeback.audit_log ({", ".join(AUDIT_COLUMNS)})
@@ -628,6 +800,7 @@ def finalize_batch(con: duckdb.DuckDBPyConnection, batch_id: str, now: datetime 
                 where r.batch_id = ?""",
             [first_audit_id, now, record.destination, record.run_id, record.created_by, record.rolls_back, batch_id],
         )
+        _chain_new_rows(con, first_audit_id, now)
     return get_batch_record(con, batch_id)
 
 
@@ -782,7 +955,9 @@ def preserved_writeback_state(live: Path, building: Path) -> Iterator[None]:
 
     `retailops run` builds on a copy of the warehouse and renames it over the live file; writeback
     state changed meanwhile (a review decision, a scheduled batch) lives only in the live file. The
-    audit log is carried over by appending the rows the copy lacks, never by rewriting it.
+    audit log is carried over by appending the rows the copy lacks, never by rewriting it, and only
+    when the live log verifies, the copy's rows are exactly the live log's first rows (the copy's
+    last hash is the live log's hash at that row), and the merged log verifies again.
     """
     live, building = Path(live), Path(building)
     with writeback_lock(live):
@@ -792,9 +967,9 @@ def preserved_writeback_state(live: Path, building: Path) -> Iterator[None]:
 
 
 def _migrate_if_needed(warehouse: Path) -> None:
-    """Bring a warehouse's writeback schema up to date (columns added since it was written)."""
+    """Bring a warehouse's writeback schema up to date (e.g. chain an audit log from before the chain)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        if not has_schema(con) or _has_column(con, "review_queue", "rolls_back"):
+        if not has_schema(con) or (_has_table(con, "audit_chain") and _has_column(con, "review_queue", "rolls_back")):
             return
     with connect(warehouse) as con:
         ensure_schema(con)
@@ -805,31 +980,47 @@ def _copy_state(live: Path, building: Path) -> None:
     with duckdb.connect(str(building)) as con:
         con.execute(f"attach '{_sql_path(live)}' as live_warehouse (read_only)")
         try:
-            live_has = fetch_one(
-                con, """select count(*) from information_schema.tables
-                        where table_catalog = 'live_warehouse' and table_schema = 'writeback'
-                          and table_name = 'audit_log'"""
-            )[0]
-            if not live_has:
+            if not _has_table(con, "audit_log", "live_warehouse"):
                 return
             ensure_schema(con)
+            theirs = verify_audit_log(con, "live_warehouse")
+            if not theirs.ok:
+                raise WritebackStateError(
+                    f"writeback.audit_log in {live} fails verification: {theirs.problem}; refusing to replace it"
+                )
             with transaction(con):
                 for table in STATE_TABLES:
                     con.execute(f"delete from writeback.{table}")
                     con.execute(f"insert into writeback.{table} by name select * from live_warehouse.writeback.{table}")
-                ours = fetch_one(con, "select coalesce(max(audit_id), 0), count(*) from writeback.audit_log")
-                theirs = fetch_one(
-                    con, "select count(*) from live_warehouse.writeback.audit_log where audit_id <= ?", [ours[0]]
-                )[0]
-                if theirs != ours[1]:
+                ours = fetch_one(
+                    con, "select audit_id, row_sha256 from writeback.audit_chain order by audit_id desc limit 1"
+                ) or (0, None)
+                if ours[0] > theirs.rows:
                     raise WritebackStateError(
-                        f"writeback.audit_log in {live} lacks rows the rebuilt copy has; refusing to replace it"
+                        f"writeback.audit_log in {live} lacks rows the rebuilt copy has (it ends at audit row "
+                        f"{theirs.rows}, the copy at {ours[0]}); refusing to replace it"
                     )
-                con.execute(
-                    """insert into writeback.audit_log by name
-                       select * from live_warehouse.writeback.audit_log where audit_id > ?""",
-                    [ours[0]],
-                )
+                if ours[0]:
+                    at_same_row = fetch_one(
+                        con, "select row_sha256 from live_warehouse.writeback.audit_chain where audit_id = ?", [ours[0]]
+                    )[0]
+                    if at_same_row != ours[1]:
+                        raise WritebackStateError(
+                            f"writeback.audit_log in {live} differs from the rebuilt copy's at or before audit row "
+                            f"{ours[0]}; refusing to replace it"
+                        )
+                for table in ("audit_log", "audit_chain"):
+                    con.execute(
+                        f"""insert into writeback.{table} by name
+                            select * from live_warehouse.writeback.{table} where audit_id > ?""",
+                        [ours[0]],
+                    )
+                merged = verify_audit_log(con)
+                if not merged.ok or merged.rows != theirs.rows:
+                    raise WritebackStateError(
+                        f"the audit log carried over from {live} does not verify in the rebuilt copy "
+                        f"({merged.problem or f'{merged.rows} rows, expected {theirs.rows}'}); refusing to replace it"
+                    )
         finally:
             con.execute("detach live_warehouse")
 

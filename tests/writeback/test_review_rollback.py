@@ -325,13 +325,16 @@ def test_approve_all_and_reject_all(tmp_path: Path) -> None:
 
 
 def test_no_code_path_updates_or_deletes_audit_rows() -> None:
-    """Append-only in practice: no statement in the code base rewrites writeback.audit_log."""
+    """Append-only in practice: no statement in the code base rewrites writeback.audit_log or its hash chain."""
     root = Path(__file__).resolve().parents[2]
+    table = r"writeback\.audit_(log|chain)\b"
     forbidden = re.compile(
-        r"(update\s+writeback\.audit_log|delete\s+from\s+writeback\.audit_log|truncate\s+writeback\.audit_log|"
-        r"drop\s+table\s+(if\s+exists\s+)?writeback\.audit_log|create\s+or\s+replace\s+table\s+writeback\.audit_log)",
+        rf"(update\s+{table}|delete\s+from\s+{table}|truncate\s+{table}|alter\s+table\s+{table}|"
+        rf"drop\s+table\s+(if\s+exists\s+)?{table}|create\s+or\s+replace\s+table\s+{table})",
         re.IGNORECASE,
     )
+    assert forbidden.search('con.execute("update writeback.audit_chain set row_sha256 = 1")')
+    assert not forbidden.search("insert into writeback.audit_log by name select * from audit_rows")
     offenders = [
         str(path.relative_to(root)) for folder in ("writeback", "orchestration", "dbt_project")
         for path in (root / folder).rglob("*") if path.suffix in {".py", ".sql"}
