@@ -483,7 +483,7 @@ def _audit_text_sql(alias: str) -> str:
 # and to verify, so the two always agree): the AUDIT_COLUMNS values as a JSON array of strings,
 # NULL as null — integers in decimal, timestamps 'YYYY-MM-DDTHH:MM:SS.ffffff', dates 'YYYY-MM-DD',
 # doubles printf '%.17g' (exact: the double reads back from it), written by DuckDB's to_json
-# (no spaces, UTF-8, control characters as \u00XX). Example:
+# (no spaces, UTF-8, JSON escapes; other control characters as \u00XX, upper-case). Example:
 # ["1","2026-01-01T05:00:00.000000","written","files:/srv/outbound","7e24baa1257076bd","run-1",
 #  "m1","001","L1","order_up_to_units","2025-06-25",null,"40",null,"dagster:retailops_writeback",
 #  "within thresholds"]
