@@ -63,7 +63,7 @@ def main() -> int:
     admin.execute(f"""do $$ begin if not exists (select from pg_roles where rolname = '{ROLE}')
                       then create role {ROLE} login; end if; end $$""")
     schema = f"erp_staging_bench{uuid.uuid4().hex[:8]}"
-    for statement in role_grants_sql(schema, ROLE):
+    for statement in role_grants_sql(schema, ROLE, "test"):
         admin.execute(statement)
     table: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}

@@ -70,6 +70,7 @@ class Review:
     promotion_id: str | None = None
     end_date: date | None = None
     model_version: str | None = None
+    origin: str = "scheduled"           # scheduled | rollback (a compensating change held by the thresholds)
 
 
 @dataclass(frozen=True)
@@ -267,14 +268,21 @@ def plan_changes(
     """Decide, per key, what this batch does. Approved reviews go out first and win over a proposal.
 
     - an approved review goes out as approved, whatever the forecast now says (a person decided);
+    - a key with a pending rollback review is left alone: a person asked to undo its value, and the
+      forecast waits for that decision (a rollback review is never superseded by a run);
     - a proposal equal to the value in force changes nothing (a pending review for the key is superseded);
     - a proposal equal to a value rejected in review or undone by a rollback is not sent again;
     - a proposal equal to a pending review's value keeps waiting; a different one supersedes it;
     - otherwise it goes out when within both thresholds, or waits in the review queue.
     """
     plan = Plan()
-    approved = {review.key: review for review in open_reviews if review.status == "approved"}
-    pending = {review.key: review for review in open_reviews if review.status == "pending"}
+    approved: dict[Key, Review] = {}
+    pending: dict[Key, Review] = {}
+    for review in open_reviews:
+        # One open review per key is the rule; should there be two, a rollback review wins.
+        chosen = approved if review.status == "approved" else pending if review.status == "pending" else None
+        if chosen is not None and (review.key not in chosen or review.origin == "rollback"):
+            chosen[review.key] = review
     for review in approved.values():
         plan.writes.append(Write(
             key=review.key, value=review.new_value, old_value=in_force.get(review.key), decision="approved",
@@ -286,6 +294,9 @@ def plan_changes(
             continue
         old_value = in_force.get(proposal.key)
         waiting = pending.get(proposal.key)
+        if waiting is not None and waiting.origin == "rollback":
+            plan.still_pending += 1
+            continue
         if old_value is not None and proposal.value == old_value:
             plan.unchanged += 1
             if waiting is not None:

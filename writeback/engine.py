@@ -4,7 +4,8 @@ A batch goes through three steps, each safe to repeat: *prepare* (one DuckDB tra
 batch and its rows, held changes queued, audit rows), *deliver* (the target writes it exactly
 once, keyed by batch id), *record* (one DuckDB transaction: value in force per key, reviews
 closed, audit rows). A process killed anywhere leaves a prepared batch that the next run
-delivers and records before planning anything new.
+delivers and records before planning anything new. Every run, rollback and review decision first
+verifies the audit log's hash chain and refuses to go on if a row was edited, deleted or moved.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from writeback.state import (
     load_open_reviews,
     pending_batches,
     prepare_batch,
+    require_intact_audit_log,
     values_before,
     writeback_lock,
 )
@@ -99,6 +101,7 @@ def _deliver_and_record(warehouse: Path, target: Target, batch_id: str, log: Log
 def _complete_pending(warehouse: Path, target: Target, log: Log) -> list[str]:
     with connect(warehouse) as con:
         ensure_schema(con)
+        require_intact_audit_log(con, warehouse)
         waiting = pending_batches(con, target.destination)
     for batch_id in waiting:
         log(f"completing batch {batch_id}, interrupted before it was recorded as written")
@@ -164,9 +167,11 @@ def rollback_batch(
 ) -> WritebackResult:
     """Write the values in force before `batch_id` as a new compensating batch, through the same path.
 
-    Refused when a later batch has written any of its keys again (roll that one back first), when it
-    went to another destination than the configured one, or when it was rolled back already. The
-    compensating changes face the same thresholds: those beyond them wait in the review queue.
+    Refused when a later batch has written any of its keys again (roll that one back first), when an
+    approved change for one of its keys waits to go out (it is a later write too), when it went to
+    another destination than the configured one, or when it was rolled back already. The compensating
+    changes face the same thresholds: those beyond them wait in the review queue, and stay there until
+    a person approves or rejects them. A change pending review for one of its keys is superseded.
     """
     with writeback_lock(settings.warehouse), open_target(settings) as target:
         completed = _complete_pending(settings.warehouse, target, log)
@@ -205,6 +210,11 @@ def rollback_batch(
                     "in force before it (a first value cannot be undone by writing another; correct it in the ERP "
                     "or approve a new value)"
                 )
+            compensated = {w.key for w in plan.writes} | {h.key for h in plan.holds}
+            open_reviews = [r for r in load_open_reviews(con, target.destination, record.families)
+                            if r.key in compensated]
+            _check_no_approved_waiting(batch_id, open_reviews)
+            plan.superseded = open_reviews  # pending only: approved ones refused just above
             run_id = f"rollback:{batch_id}"
             compensating = prepare_batch(
                 con, plan=plan, destination=target.destination, target_kind=target.kind, origin="rollback",
@@ -242,6 +252,16 @@ def _check_can_roll_back(con, record: BatchRecord | None, batch_id: str, destina
         )
 
 
+def _check_no_approved_waiting(batch_id: str, reviews) -> None:
+    approved = [r for r in reviews if r.status == "approved"]
+    if approved:
+        shown = "; ".join(f"review {r.review_id} ({r.key[0]}/{r.key[1]} {r.key[2]} {r.key[3]})" for r in approved[:5])
+        raise WritebackStateError(
+            f"batch {batch_id} cannot be rolled back now: approved changes for its keys wait to go out with the next "
+            f"writeback batch ({shown}); run the writeback, then roll back the batch that carries them first"
+        )
+
+
 def _unit_costs(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     try:
         rows = con.execute("select item_id, unit_cost::double from staging.stg_erp__items").fetchall()
@@ -267,6 +287,7 @@ def review_decide(warehouse: Path, review_ids: Sequence[int] | None, decision: s
         raise WritebackStateError(f"no warehouse at {warehouse}")
     with writeback_lock(warehouse), connect(warehouse) as con:
         ensure_schema(con)
+        require_intact_audit_log(con, warehouse)
         if review_ids is None:
             review_ids = [int(i) for (i,) in con.execute(
                 "select review_id from writeback.review_queue where status = 'pending' order by review_id"

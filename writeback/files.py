@@ -102,6 +102,7 @@ def write_files(
         "batch_id": batch_id,
         **manifest_fields,
         "created_at": created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        "row_count": sum(f.rows for f in files),  # the batch's data rows, all files together
         "files": [
             {"target_type": f.target_type, "file": f.name, "row_count": f.rows, "sha256": f.sha256}
             for f in files
@@ -114,9 +115,18 @@ def write_files(
 
 
 def verify_manifest(manifest_path: Path) -> list[str]:
-    """Problems found checking a batch's files against its manifest (empty when the batch is whole)."""
+    """Problems found checking a batch's files against its manifest (empty when the batch is whole).
+
+    Each listed file must exist with the sha256 and number of data rows the manifest gives it, and the
+    batch's `row_count` must be the sum of the files' counts.
+    """
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     problems = []
+    listed = sum(entry["row_count"] for entry in manifest["files"])
+    if "row_count" not in manifest:
+        problems.append(f"{manifest_path.name}: no batch row_count (the files list {listed} rows)")
+    elif manifest["row_count"] != listed:
+        problems.append(f"{manifest_path.name}: row_count {manifest['row_count']}, but its files list {listed} rows")
     for entry in manifest["files"]:
         path = manifest_path.parent / entry["file"]
         if not path.exists():

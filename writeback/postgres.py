@@ -23,12 +23,17 @@ from writeback.targets import Delivery, WritebackTargetError
 CHUNK_ROWS = 10_000
 
 
-def role_grants_sql(schema: str, role: str) -> list[str]:
-    """What an ERP DBA runs (as the schema's owner) so `role` may write only the staging schema."""
+def role_grants_sql(schema: str, role: str, database: str) -> list[str]:
+    """What an ERP DBA runs (as the schema's owner) so `role` may write only the staging schema.
+
+    PUBLIC may create temporary tables in every database by default, so that is revoked too (roles
+    that need temporary tables then need `grant temporary on database … to …`).
+    """
     return [
         f"create schema if not exists {schema}",
         f"revoke all on schema {schema} from public",
         f"grant usage, create on schema {schema} to {role}",
+        f"revoke temporary on database {database} from public",
     ]
 
 

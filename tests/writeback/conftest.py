@@ -56,11 +56,15 @@ def pg_admin():
 
 @pytest.fixture
 def erp_schema(pg_admin) -> Iterator[str]:
-    """A fresh staging schema on which only the writeback role has USAGE and CREATE; dropped afterwards."""
+    """A fresh staging schema on which only the writeback role has USAGE and CREATE; dropped afterwards.
+
+    The grants also revoke TEMPORARY on the `test` database from PUBLIC (only superusers and the
+    writeback role use it)."""
     from writeback.postgres import role_grants_sql
 
     schema = f"erp_staging_t{uuid.uuid4().hex[:10]}"
-    for statement in role_grants_sql(schema, PG_WRITER_ROLE):
+    (database,) = pg_admin.execute("select current_database()").fetchone()
+    for statement in role_grants_sql(schema, PG_WRITER_ROLE, database):
         pg_admin.execute(statement)
     yield schema
     pg_admin.execute(f"drop schema if exists {schema} cascade")

@@ -208,6 +208,9 @@ def test_file_batch_manifest_describes_the_batch(tmp_path: Path) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", manifest["created_at"])
     counts = {f["target_type"]: f["row_count"] for f in manifest["files"]}
     assert counts == {"promotion_uplift": 3, "replenishment_targets": 4}
+    # 7 rows in all, carrying 19 values (4 item-locations x 4 targets + 3 uplifts): the row count of
+    # the batch in the warehouse and in PostgreSQL counts values.
+    assert manifest["row_count"] == 7 and result.batch.row_count == 19
     lines = (tmp_path / "out" / f"replenishment_targets_{result.batch.batch_id}.csv").read_text().splitlines()
     assert lines[0] == ("item_id,location_id,effective_date,safety_stock_units,reorder_point_units,"
                         "order_up_to_units,suggested_order_units,model_version")

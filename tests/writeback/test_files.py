@@ -31,6 +31,8 @@ def test_manifest_lists_row_counts_and_checksums_of_the_files(tmp_path: Path) ->
     assert text.splitlines() == ["item_id,location_id,order_up_to_units", "007,1,12", "008,1,0.5"]
     assert by_type["replenishment_targets"]["row_count"] == 2
     assert by_type["replenishment_targets"]["sha256"] == hashlib.sha256(replenishment.read_bytes()).hexdigest()
+    # The batch total: 2 replenishment rows + 1 uplift row.
+    assert by_type["promotion_uplift"]["row_count"] == 1 and manifest["row_count"] == 3
     assert verify_manifest(batch.manifest) == []
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -59,3 +61,16 @@ def test_tampered_file_is_detected(tmp_path: Path) -> None:
     # A damaged batch is rewritten by the next run of the same targets.
     assert not write_batch(tmp_path, _targets(), "m1").already_written
     assert verify_manifest(batch.manifest) == []
+
+
+def test_wrong_or_missing_batch_row_count_is_detected(tmp_path: Path) -> None:
+    batch = write_batch(tmp_path, _targets(), "m1")
+    manifest = json.loads(batch.manifest.read_text())
+    batch.manifest.write_text(json.dumps({**manifest, "row_count": 4}))
+    assert verify_manifest(batch.manifest) == [f"{batch.manifest.name}: row_count 4, but its files list 3 rows"]
+    del manifest["row_count"]
+    batch.manifest.write_text(json.dumps(manifest))
+    assert verify_manifest(batch.manifest) == [f"{batch.manifest.name}: no batch row_count (the files list 3 rows)"]
+    # A batch whose manifest does not verify is written again whole by the next run of the same targets.
+    assert not write_batch(tmp_path, _targets(), "m1").already_written
+    assert verify_manifest(batch.manifest) == [] and json.loads(batch.manifest.read_text())["row_count"] == 3

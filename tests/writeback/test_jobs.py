@@ -35,7 +35,7 @@ from writeback.settings import (
     ENV_MAX_CHANGE_PCT,
     ENV_TARGET,
 )
-from writeback.state import WritebackStateError, preserved_writeback_state
+from writeback.state import WritebackStateError, preserved_writeback_state, verify_audit_log
 
 # Loading the Dagster definitions needs the dbt manifest (parsed once per session).
 pytestmark = pytest.mark.usefixtures("dbt_manifest")
@@ -243,15 +243,72 @@ def test_state_changed_during_a_build_survives_the_warehouse_swap(tmp_path: Path
     assert table_rows(live, "writeback.audit_log", "audit_id") == live_audit
     assert table_rows(live, "writeback.review_queue", "review_id") == live_reviews
     assert len(live_audit) == 17 + 2 + 2 + 2  # held, 2 written (zeros), approved, written
+    with duckdb.connect(str(live), read_only=True) as con:
+        check = verify_audit_log(con)
+    assert check.ok and check.rows == 23
 
 
-def test_swap_refuses_when_the_live_audit_log_lost_rows(tmp_path: Path) -> None:
+def _live_and_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A live warehouse with one batch of 19 values (audit rows 1-19) and the copy a build starts from."""
     live = tmp_path / "retail.duckdb"
     write_forecast(live)
     run_writeback(make_settings(live, tmp_path / "out", "files"), ALL_FAMILIES, "r1", "t")
     building = tmp_path / "building.duckdb"
     shutil.copyfile(live, building)
-    with duckdb.connect(str(live)) as con:  # simulate tampering with the live log
-        con.execute("delete from writeback.audit_log where audit_id = 3")
-    with pytest.raises(WritebackStateError, match="lacks rows"), preserved_writeback_state(live, building):
-        pass
+    return live, building
+
+
+def _rehash_last_live_row(live: Path) -> list[str]:
+    """Edit the live log's last row and fix its hash, so the live chain verifies on its own."""
+    from writeback.state import AUDIT_ROW_TEXT, audit_row_hash
+
+    with duckdb.connect(str(live)) as con:
+        con.execute("update writeback.audit_log set decided_by = 'mallory' where audit_id = 19")
+        (text,) = con.execute(f"select {AUDIT_ROW_TEXT} from writeback.audit_log a where audit_id = 19").fetchone()
+        (previous,) = con.execute("select row_sha256 from writeback.audit_chain where audit_id = 18").fetchone()
+        return [f"update writeback.audit_chain set row_sha256 = '{audit_row_hash(previous, text)}' "
+                "where audit_id = 19"]
+
+
+SWAP_TAMPERING = {
+    "middle row deleted": (lambda live: ["delete from writeback.audit_log where audit_id = 3"],
+                           "fails verification: audit row 3 was deleted"),
+    "row edited": (lambda live: ["update writeback.audit_log set new_value = 0 where audit_id = 5"],
+                   "fails verification: audit row 5 does not match its hash"),
+    "last row deleted with its hash": (
+        lambda live: ["delete from writeback.audit_log where audit_id = 19",
+                      "delete from writeback.audit_chain where audit_id = 19"],
+        r"lacks rows the rebuilt copy has \(it ends at audit row 18, the copy at 19\)"),
+    "last row edited and rehashed": (_rehash_last_live_row,
+                                     "differs from the rebuilt copy's at or before audit row 19"),
+}
+
+
+@pytest.mark.parametrize("case", SWAP_TAMPERING, ids=list(SWAP_TAMPERING))
+def test_swap_refuses_when_the_live_audit_log_was_altered(tmp_path: Path, case: str) -> None:
+    live, building = _live_and_copy(tmp_path)
+    statements, message = SWAP_TAMPERING[case]
+    with duckdb.connect(str(live)) as con:  # tampering with the live log while the build runs
+        for statement in statements(live):
+            con.execute(statement)
+    copy_before = [table_rows(building, f"writeback.{t}") for t in ("audit_log", "audit_chain", "batches")]
+    swapped = False
+    with pytest.raises(WritebackStateError, match=message), preserved_writeback_state(live, building):
+        swapped = True
+    assert not swapped
+    # The copy's writeback state is as it was: the carrying-over transaction rolled back or never began.
+    assert [table_rows(building, f"writeback.{t}") for t in ("audit_log", "audit_chain", "batches")] == copy_before
+    assert len(copy_before[0]) == 19
+
+
+def test_swap_of_a_warehouse_from_before_the_chain_chains_both_and_carries_the_log(tmp_path: Path) -> None:
+    live, _ = _live_and_copy(tmp_path)
+    with duckdb.connect(str(live)) as con:
+        con.execute("drop table writeback.audit_chain")  # as written before the chain existed
+    building = tmp_path / "old_copy.duckdb"
+    shutil.copyfile(live, building)
+    with preserved_writeback_state(live, building):
+        shutil.move(building, live)
+    with duckdb.connect(str(live), read_only=True) as con:
+        check = verify_audit_log(con)
+    assert check.ok and check.rows == 19 and check.chained_at_migration == 19

@@ -174,6 +174,140 @@ def test_rollback_beyond_a_threshold_waits_for_review(harness: Harness) -> None:
     assert harness.values()[OUT_001_L1] == 40.0
 
 
+def _batch_of_one_approved_change(harness: Harness) -> str:
+    """Order-up-to 001/L1 40 -> 70 (75 %: held), approved and written alone; the forecast keeps proposing 70."""
+    run_writeback(harness.settings, ALL_FAMILIES, "run-1", "scheduler")
+    write_forecast(harness.warehouse, targets=CHANGED_TARGETS, uplift=CHANGED_UPLIFT)
+    run_writeback(harness.settings, ALL_FAMILIES, "run-2", "scheduler")
+    (review_id,) = review_list(harness.warehouse).query("target_type == 'order_up_to_units'")["review_id"]
+    review_decide(harness.warehouse, [int(review_id)], "approved", "alice", None)
+    approved = run_writeback(harness.settings, ["replenishment_targets"], "run-3", "scheduler")
+    assert approved.written == 1 and harness.values()[OUT_001_L1] == 70.0
+    return approved.batch.batch_id
+
+
+def _rollback_reviews(harness: Harness, status: str) -> list[int]:
+    queue = review_list(harness.warehouse, [status])
+    return [int(i) for i in queue[queue["origin"] == "rollback"]["review_id"]]
+
+
+def _rolled_back_by(harness: Harness, batch_id: str) -> str | None:
+    (row,) = [r for r in table_rows(harness.warehouse, "writeback.batches") if r[0] == batch_id]
+    return row[15]
+
+
+def test_held_rollback_survives_a_scheduled_run_and_goes_out_when_approved(harness: Harness) -> None:
+    batch_id = _batch_of_one_approved_change(harness)
+    # Undoing 40 -> 70 is 70 -> 40: |30| / 70 = 42.9 % > 40 %: held.
+    strict = harness.with_thresholds(40, 500)
+    assert rollback_batch(strict, batch_id, "carol").held == 1
+    (review_id,) = _rollback_reviews(harness, "pending")
+
+    # The daily run before anyone decides, the forecast unchanged (it still proposes 70, the value in
+    # force): the rollback review is not superseded, the key is left alone.
+    quiet = run_writeback(strict, ["replenishment_targets"], "run-4", "scheduler")
+    assert quiet.batch is None and quiet.superseded == 0
+    assert quiet.still_pending == 2  # the rollback of 001/L1 and the 0 -> 300 suggested order of 001/L2 (run-2)
+    assert _rollback_reviews(harness, "pending") == [review_id] and harness.values()[OUT_001_L1] == 70.0
+
+    review_decide(harness.warehouse, [review_id], "approved", "dave", None)
+    log = audit(harness)
+    sent = run_writeback(strict, ["replenishment_targets"], "run-5", "scheduler")
+    assert sent.written == 1 and harness.values()[OUT_001_L1] == 40.0
+    after = audit(harness)
+    assert _decisions(after[len(log):]) == [("rolled_back", OUT_001_L1, 70.0, 40.0, review_id, "scheduler")]
+    assert after[-1][4] == sent.batch.batch_id
+    assert after[-1][15] == f"approved in review {review_id}; compensates batch {batch_id}"
+    assert _rolled_back_by(harness, batch_id) == sent.batch.batch_id
+    with pytest.raises(WritebackStateError, match="rolled back already"):
+        rollback_batch(strict, batch_id, "carol")
+    # The undone 70 is not sent again while the forecast still proposes it.
+    again = run_writeback(strict, ["replenishment_targets"], "run-6", "scheduler")
+    assert again.batch is None and again.suppressed == 1 and harness.values()[OUT_001_L1] == 40.0
+
+
+def test_rejected_held_rollback_can_be_requested_again(harness: Harness) -> None:
+    batch_id = _batch_of_one_approved_change(harness)
+    strict = harness.with_thresholds(40, 500)
+    rollback_batch(strict, batch_id, "carol")
+    (review_id,) = _rollback_reviews(harness, "pending")
+    assert _rolled_back_by(harness, batch_id) == f"review:rollback:{batch_id}"
+
+    log = audit(harness)
+    review_decide(harness.warehouse, [review_id], "rejected", "erin", "keep 70 for the promotion")
+    after = audit(harness)
+    assert _decisions(after[len(log):]) == [
+        ("rejected", OUT_001_L1, 70.0, 40.0, review_id, "erin"),
+        ("rollback_cancelled", OUT_001_L1, 70.0, 40.0, review_id, "erin"),
+    ]
+    assert after[-1][4] == batch_id and after[-1][15].startswith(f"rollback of batch {batch_id} cancelled")
+    assert _rolled_back_by(harness, batch_id) is None
+
+    # Nothing changes on the next run (70 is in force and proposed), and the rollback can be asked for again.
+    quiet = run_writeback(strict, ["replenishment_targets"], "run-4", "scheduler")
+    assert quiet.batch is None and harness.values()[OUT_001_L1] == 70.0
+    assert rollback_batch(strict, batch_id, "carol").held == 1
+    (second_id,) = _rollback_reviews(harness, "pending")
+    assert second_id != review_id
+    review_decide(harness.warehouse, [second_id], "approved", "dave", None)
+    run_writeback(strict, ["replenishment_targets"], "run-5", "scheduler")
+    assert harness.values()[OUT_001_L1] == 40.0
+
+
+def test_partly_held_rollback_stays_rolled_back_when_the_held_part_is_rejected(harness: Harness) -> None:
+    run_writeback(harness.settings, ALL_FAMILIES, "run-1", "scheduler")
+    write_forecast(harness.warehouse, targets=CHANGED_TARGETS, uplift=CHANGED_UPLIFT)
+    routed = run_writeback(harness.settings, ALL_FAMILIES, "run-2", "scheduler").batch.batch_id
+    # At 25 %: 26 -> 20 is 6 / 26 = 23.1 % and 60 at cost: out; 5 -> 3.5 is 1.5 / 5 = 30 %: held;
+    # P3's uplift had no value before the batch: skipped.
+    rolled = rollback_batch(harness.with_thresholds(25, 500), routed, "carol")
+    assert (rolled.written, rolled.held, len(rolled.skipped)) == (1, 1, 1)
+    assert harness.values()[OUT_002_L1] == 20.0 and harness.values()[SAFETY_002_L2] == 5.0
+    (review_id,) = _rollback_reviews(harness, "pending")
+    review_decide(harness.warehouse, [review_id], "rejected", "erin", None)
+    # Part of the rollback was written: the batch stays rolled back, by the compensating batch.
+    assert _rolled_back_by(harness, routed) == rolled.batch.batch_id
+    assert "rollback_cancelled" not in [r[2] for r in audit(harness)]
+    with pytest.raises(WritebackStateError, match="rolled back already"):
+        rollback_batch(harness.settings, routed, "carol")
+    # Rejecting the rollback's 3.5 did not reject 3.5 as such: when the forecast proposes it, it goes out
+    # (5 -> 3.5: 30 % < 50 %, 15 at cost). The undone 26 stays undone.
+    targets = dict(CHANGED_TARGETS)
+    targets[("002", "L2")] = BASE_TARGETS[("002", "L2")]
+    write_forecast(harness.warehouse, targets=targets, uplift=CHANGED_UPLIFT)
+    later = run_writeback(harness.settings, ALL_FAMILIES, "run-3", "scheduler")
+    assert later.written == 1 and harness.values()[SAFETY_002_L2] == 3.5 and harness.values()[OUT_002_L1] == 20.0
+
+
+def test_rollback_supersedes_a_pending_change_and_waits_for_an_approved_one(harness: Harness) -> None:
+    run_writeback(harness.settings, ALL_FAMILIES, "run-1", "scheduler")
+    targets = dict(BASE_TARGETS)
+    targets[("002", "L1")] = (4.0, 9.0, 26.0, 6.0)    # order-up-to 20 -> 26: 30 %, 60 at cost: out
+    write_forecast(harness.warehouse, targets=targets)
+    batch_id = run_writeback(harness.settings, ALL_FAMILIES, "run-2", "scheduler").batch.batch_id
+    targets[("002", "L1")] = (4.0, 9.0, 90.0, 6.0)    # 26 -> 90: 246 %, 640 at cost: held
+    write_forecast(harness.warehouse, targets=targets)
+    assert run_writeback(harness.settings, ALL_FAMILIES, "run-3", "scheduler").held == 1
+    (waiting,) = review_list(harness.warehouse)["review_id"]
+
+    log = audit(harness)
+    rolled = rollback_batch(harness.settings, batch_id, "carol")  # 26 -> 20: within the thresholds, out
+    assert rolled.superseded == 1 and harness.values()[OUT_002_L1] == 20.0
+    assert review_list(harness.warehouse, None).set_index("review_id")["status"].to_dict() == {waiting: "superseded"}
+    superseded = [r for r in audit(harness)[len(log):] if r[2] == "superseded"]
+    assert [(r[13], r[15]) for r in superseded] == [
+        (waiting, f"a rollback of batch {batch_id} was requested for this key")]
+
+    # The forecast's 90 is judged afresh against the 20 now in force (350 %): a new review.
+    assert run_writeback(harness.settings, ALL_FAMILIES, "run-4", "scheduler").held == 1
+    (fresh,) = review_list(harness.warehouse, ["pending"])["review_id"]
+    review_decide(harness.warehouse, [int(fresh)], "approved", "alice", None)
+    # An approved change waiting to go out is a later write of the key: the compensating batch cannot be
+    # rolled back before it.
+    with pytest.raises(WritebackStateError, match=rf"approved changes for its keys wait.*review {fresh} "):
+        rollback_batch(harness.settings, rolled.batch.batch_id, "carol")
+
+
 def test_approve_all_and_reject_all(tmp_path: Path) -> None:
     from tests.writeback.conftest import make_settings
 
@@ -191,13 +325,16 @@ def test_approve_all_and_reject_all(tmp_path: Path) -> None:
 
 
 def test_no_code_path_updates_or_deletes_audit_rows() -> None:
-    """Append-only in practice: no statement in the code base rewrites writeback.audit_log."""
+    """Append-only in practice: no statement in the code base rewrites writeback.audit_log or its hash chain."""
     root = Path(__file__).resolve().parents[2]
+    table = r"writeback\.audit_(log|chain)\b"
     forbidden = re.compile(
-        r"(update\s+writeback\.audit_log|delete\s+from\s+writeback\.audit_log|truncate\s+writeback\.audit_log|"
-        r"drop\s+table\s+(if\s+exists\s+)?writeback\.audit_log|create\s+or\s+replace\s+table\s+writeback\.audit_log)",
+        rf"(update\s+{table}|delete\s+from\s+{table}|truncate\s+{table}|alter\s+table\s+{table}|"
+        rf"drop\s+table\s+(if\s+exists\s+)?{table}|create\s+or\s+replace\s+table\s+{table})",
         re.IGNORECASE,
     )
+    assert forbidden.search('con.execute("update writeback.audit_chain set row_sha256 = 1")')
+    assert not forbidden.search("insert into writeback.audit_log by name select * from audit_rows")
     offenders = [
         str(path.relative_to(root)) for folder in ("writeback", "orchestration", "dbt_project")
         for path in (root / folder).rglob("*") if path.suffix in {".py", ".sql"}

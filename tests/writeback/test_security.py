@@ -55,19 +55,22 @@ def test_writeback_role_reaches_only_its_staging_schema(pg_admin, erp_schema: st
             f"create table {other_schema}.planted (a int)",
             "create table public.planted (a int)",
             f"create schema planted_{uuid.uuid4().hex[:6]}",
+            "create temporary table planted (a int)",
         ]
         for statement in forbidden:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 writer.execute(statement)
     assert pg_admin.execute(f"select item_id, price::float8 from {other_schema}.item_prices").fetchall() == [
         ("001", 2.5)]
-    # Other roles (PUBLIC) get nothing on the staging schema.
+    # Other roles (PUBLIC) get nothing on the staging schema, and neither PUBLIC nor the writeback role
+    # may create temporary tables in the database.
     granted = pg_admin.execute(
         "select has_schema_privilege('public', %s, 'USAGE'), has_schema_privilege(%s, %s, 'USAGE'), "
-        "has_schema_privilege(%s, %s, 'CREATE')",
-        [erp_schema, PG_WRITER_ROLE, erp_schema, PG_WRITER_ROLE, erp_schema],
+        "has_schema_privilege(%s, %s, 'CREATE'), has_database_privilege('public', current_database(), 'TEMP'), "
+        "has_database_privilege(%s, current_database(), 'TEMP')",
+        [erp_schema, PG_WRITER_ROLE, erp_schema, PG_WRITER_ROLE, erp_schema, PG_WRITER_ROLE],
     ).fetchone()
-    assert granted == (False, True, True)
+    assert granted == (False, True, True, False, False)
 
 
 def _set_env(monkeypatch, tmp_path: Path, dsn: str, schema: str) -> None:
