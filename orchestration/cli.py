@@ -40,6 +40,10 @@ class PipelineBlocked(RuntimeError):
     """A blocking asset check failed (rows not conserved, a critical expectation): the run stopped there."""
 
 
+class BuildDiscarded(RuntimeError):
+    """The build succeeded but could not replace the live warehouse (its writeback state did not verify)."""
+
+
 def _prepare_dagster_home() -> None:
     """Run history lives in .dagster_home/ (or $DAGSTER_HOME), shared by `run` and `ui`; no telemetry."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME)))
@@ -69,6 +73,7 @@ def run_pipeline(paths: RunPaths) -> RunSummary:
     from ingestion.loader import LandingError, validate_landing
     from orchestration.lib.dbt_manifest import parse_dbt_project
     from orchestration.writeback import execute_writeback_job, export_writeback_defaults
+    from writeback.settings import WritebackError
     from writeback.state import preserved_writeback_state
 
     started = time.perf_counter()
@@ -106,8 +111,11 @@ def run_pipeline(paths: RunPaths) -> RunSummary:
         summary = _summarise(building, result, started)
         summary.ingestion = ingestion_summary(building, result.run_id)
         # Review decisions or batches recorded in the live warehouse meanwhile are carried over.
-        with preserved_writeback_state(paths.warehouse, building):
-            os.replace(building, paths.warehouse)
+        try:
+            with preserved_writeback_state(paths.warehouse, building):
+                os.replace(building, paths.warehouse)
+        except WritebackError as exc:
+            raise BuildDiscarded(str(exc)) from exc
     finally:
         building.unlink(missing_ok=True)
         paths.export()
@@ -151,6 +159,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"retailops run: {exc}", file=sys.stderr)
         print("retailops run: nothing was written; the warehouse is as it was.", file=sys.stderr)
         return 2
+    except BuildDiscarded as exc:
+        print(f"retailops run: the new build was discarded: {exc}", file=sys.stderr)
+        print("retailops run: nothing was written; the warehouse is as it was.", file=sys.stderr)
+        return 1
     except WritebackError as exc:
         print(f"retailops run: the warehouse was built, but writeback failed: {exc}", file=sys.stderr)
         return 1

@@ -43,3 +43,17 @@ def test_parser_knows_the_documented_commands() -> None:
     assert parser.parse_args(["ui"]).port == 3000
     with pytest.raises(SystemExit):
         parser.parse_args(["adapt", "unknown-dataset", "--source", "x", "--out", "y"])
+
+
+def test_a_discarded_build_says_the_warehouse_is_unchanged(tmp_path: Path, capsys, monkeypatch) -> None:
+    """When the swap refuses (writeback state did not verify), the user is not told the warehouse was built."""
+    import orchestration.cli as cli
+
+    def refuse(paths):
+        raise cli.BuildDiscarded("writeback.audit_log row 7 does not match its hash")
+
+    monkeypatch.setattr(cli, "run_pipeline", refuse)
+    assert main(["run", "--landing", str(SEEDS_DIR), "--warehouse", str(tmp_path / "w.duckdb")]) == 1
+    err = capsys.readouterr().err
+    assert "the new build was discarded: writeback.audit_log row 7 does not match its hash" in err
+    assert "the warehouse is as it was" in err and "was built" not in err
