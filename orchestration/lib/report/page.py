@@ -142,7 +142,7 @@ def _promotion_section(data: ReportData) -> str:
             [BarRow(p.promotion_id, p.promotion_id, {"incremental_gross_margin": p.incremental_gross_margin})
              for p in ranked],
             [Series("incremental_gross_margin", "incremental gross margin", GREEN, RED)],
-            _money,
+            _money, tick_format=_whole,
         ),
         "<h3>Actual and baseline units, same promotions</h3>",
         bar_chart(
