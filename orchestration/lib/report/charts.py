@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from html import escape
 
 WIDTH = 760
-LABEL_WIDTH = 230
+LABEL_WIDTH = 290
 VALUE_ROOM = 76  # room beside a bar's end for its value label
 LEGEND_HEIGHT = 24
 AXIS_HEIGHT = 22
-LABEL_CHARS = 34
+LABEL_CHARS = 38  # at 11 px, 38 characters fit in LABEL_WIDTH (Breakfast at the Frat ids are 33-40)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def bar_chart(
         label = row.label if len(row.label) <= LABEL_CHARS else row.label[: LABEL_CHARS - 1] + "…"
         parts.append(
             f'<text class="row-label" x="{LABEL_WIDTH - 8}" y="{y + (row_height - 8) / 2 + 4:.1f}" '
-            f'text-anchor="end" font-size="12" fill="#1d2330"><title>{escape(row.label)}</title>{escape(label)}</text>'
+            f'text-anchor="end" font-size="11" fill="#1d2330"><title>{escape(row.label)}</title>{escape(label)}</text>'
         )
         if stacked:
             parts += _stacked_row(chart_id, row, series, y, bar_height, x_of, value_format)
