@@ -1,7 +1,8 @@
 """End to end in a real browser: the main job on the seeds, Dagster's UI on it, headless Chromium.
 
-Checks what a person sees: the lineage from a landing extract through the marts to the ERP
-writeback, the report's charts (drawn, one bar per promotion listed), and the places
+Checks what a person sees: the lineage from a landing extract to the marts, the report and the
+ERP writeback (which reads the forecast, not the marts: the two branch at forecast/demand_weekly),
+the report's charts (drawn, one bar per promotion listed), and the places
 docs/planners.md sends a planner to find why a number changed (run tags, the extract-date
 partitions and load metadata, the dbt code version, the forecast's model version).
 
@@ -229,8 +230,10 @@ def _drawn(shown: list[tuple[str, str]], key: str) -> bool:
     return False
 
 
-def test_lineage_runs_from_a_landing_extract_through_the_marts_to_the_writeback(ui, page, shots) -> None:
+def test_lineage_leads_from_a_landing_extract_to_the_marts_the_report_and_the_writeback(ui, page, shots) -> None:
     # Everything downstream of the POS extracts: if a node is drawn here, a path leads to it.
+    # landing → raw → staging → intermediate → forecast/demand_weekly, which feeds both the marts
+    # (→ BI snapshot → report) and the replenishment targets (→ ERP writeback).
     graph = _lineage(page, f"{ui}/assets/landing/pos__sales?view=lineage&lineageScope=downstream&lineageDepth=12", 20)
     shown = _shown_keys(graph)
     path = [
