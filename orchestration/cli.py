@@ -145,6 +145,11 @@ def _summarise(warehouse: Path, result, started: float) -> RunSummary:
                 f"{metadata['duckdb_file'].value} and {metadata['parquet_dir'].value}/*.parquet "
                 f"(BI snapshot {metadata['version_id'].value})"
             )
+        if event.materialization.asset_key.path == ["bi", "promotion_and_stock_report"]:
+            metadata = event.materialization.metadata
+            summary.files_written.append(
+                f"{metadata['report'].value} ({metadata['promotions_charted'].value} promotions charted)"
+            )
     return summary
 
 

@@ -17,6 +17,7 @@ from orchestration.ingestion import (
     raw_assets,
 )
 from orchestration.lib.paths import ENV_LANDING, ENV_OUTBOUND, ENV_WAREHOUSE, dbt_executable
+from orchestration.report import promotion_and_stock_report
 from orchestration.resources import RunFolders, WarehouseResource
 from orchestration.schedules import daily_schedule, main_job
 from orchestration.writeback import (
@@ -39,6 +40,7 @@ defs = Definitions(
         replenishment,
         dbt_after_forecast,
         bi_marts_snapshot,
+        promotion_and_stock_report,
         erp_outbound_files,
     ],
     jobs=[main_job, daily_window_job, *writeback_jobs],
