@@ -302,6 +302,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if str(r.status) not in ("success", "pass")
     ]
     assert result.success, f"dbt build failed: {result.exception or failures}"
+    # The pipeline's builds leave dbt's unit tests out (orchestration/lib/dbt_window.py): this
+    # build is where they run, every one of them.
+    manifest = json.loads((tmp / "target" / "manifest.json").read_text())
+    ran = {r.node.unique_id for r in result.result if r.node.unique_id.startswith("unit_test.")}
+    assert ran == set(manifest["unit_tests"]) and len(ran) >= 20
     return path
 
 

@@ -11,16 +11,17 @@ from orchestration.lib.dbt_window import DateWindow, dbt_build_args, window_for_
 
 
 def test_no_window_builds_every_date() -> None:
-    assert dbt_build_args() == ["build"]
+    build = ["build", "--exclude-resource-type", "unit_test"]
+    assert dbt_build_args() == build
     assert DateWindow.parse(None, None) is None
-    assert dbt_build_args(full_refresh=True) == ["build", "--full-refresh"]
+    assert dbt_build_args(full_refresh=True) == [*build, "--full-refresh"]
 
 
 def test_a_window_becomes_dbt_vars() -> None:
     window = DateWindow.parse("2011-09-01", "2011-09-07")
     args = dbt_build_args(window)
-    assert args[:2] == ["build", "--vars"]
-    assert json.loads(args[2]) == {"min_date": "2011-09-01", "max_date": "2011-09-07"}
+    assert args[:4] == ["build", "--exclude-resource-type", "unit_test", "--vars"]
+    assert json.loads(args[4]) == {"min_date": "2011-09-01", "max_date": "2011-09-07"}
 
 
 def test_a_daily_partition_is_a_one_day_window() -> None:
@@ -62,4 +63,4 @@ def test_the_daily_window_job_passes_the_day_to_both_dbt_selections(monkeypatch,
     assert not any(name.startswith(("raw/", "landing/", "writeback/")) for name in selected)
     for op in ("dbt_before_forecast", "dbt_after_forecast"):
         config = DbtBuildConfig(**run_config["ops"][op]["config"])
-        assert json.loads(config.build_args()[2]) == {"min_date": "2011-09-07", "max_date": "2011-09-07"}
+        assert json.loads(config.build_args()[4]) == {"min_date": "2011-09-07", "max_date": "2011-09-07"}
