@@ -103,7 +103,14 @@ class WritebackConfig(Config):
 
 @asset(
     key=AssetKey(["writeback", "erp_outbound_files"]),
-    deps=[AssetKey(["forecast", "promotion_uplift"]), AssetKey(["forecast", "replenishment_targets"])],
+    # What it reads: the targets, the item costs the thresholds value changes at (the conformed
+    # item dimension finance sees), and the promotion lines still approved in the ERP extract.
+    deps=[
+        AssetKey(["forecast", "promotion_uplift"]),
+        AssetKey(["forecast", "replenishment_targets"]),
+        AssetKey(["marts", "dim_item"]),
+        AssetKey(["staging", "stg_erp__promotions"]),
+    ],
     group_name="writeback",
     kinds={"csv", "postgres"},
     description=(

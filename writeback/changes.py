@@ -142,7 +142,7 @@ def read_proposals(con: duckdb.DuckDBPyConnection, families: Sequence[str]) -> F
                       t.model_version, t.safety_stock_units, t.reorder_point_units, t.order_up_to_units,
                       t.suggested_order_units
                from forecast.replenishment_targets t
-               left join staging.stg_erp__items i on i.item_id = t.item_id
+               left join marts.dim_item i on i.item_id = t.item_id
                order by t.item_id, t.location_id, t.as_of_date"""
         )
         proposals += _long(frame, "forecast.replenishment_targets", REPLENISHMENT_TYPES, _target_label,
@@ -153,7 +153,7 @@ def read_proposals(con: duckdb.DuckDBPyConnection, families: Sequence[str]) -> F
             """select u.promotion_id, u.item_id, u.location_id, u.start_date as effective_date, u.end_date,
                       i.unit_cost::double as unit_cost, u.model_version, u.uplift_units
                from forecast.promotion_uplift u
-               left join staging.stg_erp__items i on i.item_id = u.item_id
+               left join marts.dim_item i on i.item_id = u.item_id
                where exists (select 1 from staging.stg_erp__promotions p
                              where p.promotion_id = u.promotion_id and p.item_id = u.item_id
                                and p.location_id = u.location_id and p.is_approved)

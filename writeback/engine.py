@@ -264,7 +264,7 @@ def _check_no_approved_waiting(batch_id: str, reviews) -> None:
 
 def _unit_costs(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     try:
-        rows = con.execute("select item_id, unit_cost::double from staging.stg_erp__items").fetchall()
+        rows = con.execute("select item_id, unit_cost::double from marts.dim_item").fetchall()
     except duckdb.CatalogException:
         return {}
     return {item_id: cost for item_id, cost in rows if cost is not None}

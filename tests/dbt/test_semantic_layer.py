@@ -79,6 +79,8 @@ def test_exposures_name_the_dashboards_and_the_writeback_jobs(parsed) -> None:
     assert set(exposures["erp_writeback"]["depends_on"]["nodes"]) == {
         "source.retailops.forecast.promotion_uplift",
         "source.retailops.forecast.replenishment_targets",
+        "model.retailops.dim_item",
+        "model.retailops.stg_erp__promotions",
     }
 
 

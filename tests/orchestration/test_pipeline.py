@@ -365,6 +365,8 @@ def test_lineage_is_continuous_from_landing_to_writeback() -> None:
                  "intermediate/int_demand_weekly", "forecast/promotion_uplift", "forecast/replenishment_targets",
                  "landing/erp__promotions", "landing/inventory__snapshots"):
         assert name in upstream, name
+    # a path through a mart: the writeback values changes at the item dimension's unit cost
+    assert {"marts/dim_item", "staging/stg_erp__items", "raw/erp__items", "landing/erp__items"} <= upstream
     assert "forecast/demand_weekly" in ancestors("marts/fct_promotion_profitability")
     assert "raw/pos__sales" in ancestors("marts/fct_sell_through")
 

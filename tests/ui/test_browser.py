@@ -1,7 +1,8 @@
 """End to end in a real browser: the main job on the seeds, Dagster's UI on it, headless Chromium.
 
 Checks what a person sees: the lineage from a landing extract to the marts, the report and the
-ERP writeback (which reads the forecast, not the marts: the two branch at forecast/demand_weekly),
+ERP writeback (which reads the forecast and values changes at the item dimension's unit cost, so
+a path runs landing → raw → staging → marts/dim_item → writeback),
 the report's charts (drawn, one bar per promotion listed), and the places
 docs/planners.md sends a planner to find why a number changed (run tags, the extract-date
 partitions and load metadata, the dbt code version, the forecast's model version).
@@ -250,6 +251,20 @@ def test_lineage_leads_from_a_landing_extract_to_the_marts_the_report_and_the_wr
     box = writeback.bounding_box()
     assert box and box["width"] > 0 and box["height"] > 0
     shots(page, "lineage-landing-pos-sales-downstream")
+
+
+def test_lineage_leads_from_a_landing_extract_through_a_mart_to_the_writeback(ui, page, shots) -> None:
+    # Four steps upstream of the writeback: the item master's extract reaches it through the item
+    # dimension, whose unit cost values each change against the review thresholds.
+    graph = _lineage(
+        page, f"{ui}/assets/writeback/erp_outbound_files?view=lineage&lineageScope=upstream&lineageDepth=4", 8
+    )
+    shown = _shown_keys(graph)
+    path = ["landing/erp__items", "raw/erp__items", "staging/stg_erp__items", "marts/dim_item",
+            "writeback/erp_outbound_files"]
+    missing = [key for key in path if not _drawn(shown, key)]
+    assert not missing, f"not drawn upstream of writeback/erp_outbound_files: {missing}; drawn: {sorted(shown)}"
+    shots(page, "lineage-writeback-upstream")
 
 
 def test_report_lineage_shows_the_marts_it_reads(ui, page, shots) -> None:

@@ -65,10 +65,10 @@ def write_forecast(warehouse: Path, targets=None, uplift=None, as_of: date = AS_
         for p, i, loc, s, e, u in uplift
     ])
     with duckdb.connect(str(warehouse)) as con:
-        for schema in ("staging", "forecast"):
+        for schema in ("staging", "marts", "forecast"):
             con.execute(f"create schema if not exists {schema}")
-        con.execute("create or replace table staging.stg_erp__items (item_id varchar, unit_cost decimal(18,4))")
-        con.executemany("insert into staging.stg_erp__items values (?, ?)", list(UNIT_COST.items()))
+        con.execute("create or replace table marts.dim_item (item_id varchar, unit_cost decimal(18,4))")
+        con.executemany("insert into marts.dim_item values (?, ?)", list(UNIT_COST.items()))
         con.execute(
             """create or replace table staging.stg_erp__promotions
                (promotion_id varchar, item_id varchar, location_id varchar, is_approved boolean)"""
