@@ -65,6 +65,7 @@ class Landing:
     promotion_lines: pd.DataFrame  # every line after expanding '*', all approval statuses
     sales: pd.DataFrame
     snapshots: pd.DataFrame
+    receipts: pd.DataFrame  # empty (with its columns) when the landing sends none
 
     @classmethod
     def read(cls, landing: Path) -> Landing:
@@ -80,7 +81,20 @@ class Landing:
         for column in ("in_transit_units", "on_order_units"):
             if column not in snapshots:
                 snapshots[column] = np.nan
-        return cls(items, locations, _promotion_lines(landing, locations), sales, snapshots)
+        if list((landing / "inventory" / "receipts").glob("*/*.csv")):
+            receipts = latest(read_entity(landing, "inventory/receipts"), ["receipt_id"])
+            receipts["receipt_date"] = pd.to_datetime(receipts["receipt_date"])
+        else:
+            receipts = pd.DataFrame(
+                {
+                    "receipt_id": pd.Series(dtype=str),
+                    "receipt_date": pd.Series(dtype="datetime64[ns]"),
+                    "location_id": pd.Series(dtype=str),
+                    "item_id": pd.Series(dtype=str),
+                    "units": pd.Series(dtype=float),
+                }
+            )
+        return cls(items, locations, _promotion_lines(landing, locations), sales, snapshots, receipts)
 
 
 def _promotion_lines(landing: Path, locations: pd.DataFrame) -> pd.DataFrame:
@@ -252,6 +266,34 @@ def stock_exposure(landing: Landing, demand_forecast: pd.DataFrame, targets: pd.
     )
     excess = (snaps["on_hand_units"] - snaps["forecast_protection_units"] - snaps["safety_stock_units"]).clip(lower=0)
     snaps["excess_units"] = excess.where(snaps["is_latest_snapshot_date"])
+    return _fifo_age(snaps, landing.receipts)
+
+
+AGE_BUCKETS = ("age_0_30", "age_31_60", "age_61_90", "age_over_90")
+
+
+def _fifo_age(snaps: pd.DataFrame, receipts: pd.DataFrame) -> pd.DataFrame:
+    """Age buckets by attributing the on-hand to receipts one by one, newest first (FIFO selling)."""
+    key = ["item_id", "location_id", "snapshot_date"]
+    received = receipts[receipts["units"] > 0][["item_id", "location_id", "receipt_date", "units"]]
+    pairs = snaps[[*key, "on_hand_units"]].merge(received, on=["item_id", "location_id"])
+    pairs = pairs[pairs["receipt_date"] <= pairs["snapshot_date"]]
+    pairs = pairs.sort_values([*key, "receipt_date"], ascending=[True, True, True, False], kind="stable")
+    # units of the receipts newer than this one (same-day receipts have the same age either way)
+    newer = pairs.groupby(key)["units"].cumsum() - pairs["units"]
+    on_hand = pairs["on_hand_units"].clip(lower=0)
+    pairs["attributed"] = np.minimum(pairs["units"], (on_hand - newer).clip(lower=0))
+    age_days = (pairs["snapshot_date"] - pairs["receipt_date"]).dt.days
+    pairs["bucket"] = np.select([age_days <= 30, age_days <= 60, age_days <= 90], list(AGE_BUCKETS[:3]), AGE_BUCKETS[3])
+    buckets = pairs.pivot_table(index=key, columns="bucket", values="attributed", aggfunc="sum", fill_value=0.0)
+    buckets = buckets.reindex(columns=list(AGE_BUCKETS), fill_value=0.0)
+    buckets.columns = [f"{c}_units" for c in buckets.columns]
+    buckets = buckets.reset_index()
+    snaps = snaps.merge(buckets, on=key, how="left")  # no receipt up to the date: NaN everywhere
+    explained = snaps[[f"{c}_units" for c in AGE_BUCKETS]].sum(axis=1, min_count=1)
+    snaps["age_unknown_units"] = snaps["on_hand_units"].clip(lower=0) - explained
+    for bucket in (*AGE_BUCKETS, "age_unknown"):
+        snaps[f"{bucket}_at_cost"] = snaps[f"{bucket}_units"] * snaps["unit_cost"]
     return snaps
 
 
