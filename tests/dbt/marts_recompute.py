@@ -413,8 +413,9 @@ PRICE_TOLERANCE_ABS = 0.01
 PRICE_TOLERANCE_PCT = 0.02
 
 
-def promotion_execution(landing: Landing) -> pd.DataFrame:
-    """Per approved line that has started: promoted days by price check at the tills, stock-out days."""
+def promotion_execution(landing: Landing, weeks: pd.DataFrame, demand_forecast: pd.DataFrame) -> pd.DataFrame:
+    """Per approved line that has started: promoted days by price check at the tills, stock-out days
+    (each day read from the latest snapshot on or before it) and the units they lost."""
     lines = landing.promotion_lines[landing.promotion_lines["is_approved"]].reset_index(drop=True)
     latest_sales = landing.sales["business_date"].max()
     lines = lines[lines["start_date"] <= latest_sales].reset_index(drop=True)
@@ -462,28 +463,61 @@ def promotion_execution(landing: Landing) -> pd.DataFrame:
         default="compliant",
     )
     days["price_check"] = check
-    snapshots = landing.snapshots.rename(columns={"snapshot_date": "promoted_date"})
+    snapshots = landing.snapshots.copy()
     if "stockout_hours" not in snapshots:
         snapshots["stockout_hours"] = np.nan
-    days = days.merge(
-        snapshots[["item_id", "location_id", "promoted_date", "on_hand_units", "stockout_hours"]],
-        on=["item_id", "location_id", "promoted_date"],
-        how="left",
+    # the latest snapshot on or before each promoted day (merge_asof: the nearest earlier key)
+    days = pd.merge_asof(
+        days.assign(promoted_date=days["promoted_date"].astype("datetime64[ns]")).sort_values("promoted_date"),
+        snapshots[["item_id", "location_id", "snapshot_date", "on_hand_units", "stockout_hours"]]
+        .assign(snapshot_date=lambda frame: frame["snapshot_date"].astype("datetime64[ns]"))
+        .sort_values(
+            "snapshot_date"
+        ),
+        left_on="promoted_date",
+        right_on="snapshot_date",
+        by=["item_id", "location_id"],
+        direction="backward",
     )
-    days["observed"] = days["on_hand_units"].notna()
-    days["stockout"] = days["observed"] & ((days["on_hand_units"] <= 0) | (days["stockout_hours"].fillna(0) > 0))
+    days["observed"] = days["snapshot_date"].notna()
+    hours_that_day = (days["snapshot_date"] == days["promoted_date"]) & (days["stockout_hours"].fillna(0) > 0)
+    days["stockout"] = days["observed"] & ((days["on_hand_units"] <= 0) | hours_that_day)
+    days["unknown"] = ~days["observed"]
+    days["checked"] = days["price_check"] != "not_applicable"
     for value in ("compliant", "overcharged", "undercharged", "not_verifiable"):
         days[value] = days["price_check"] == value
-    per_line = days.groupby(["promotion_id", "item_id", "location_id"], as_index=False).agg(
+    line_key = ["promotion_id", "item_id", "location_id"]
+    per_line = days.groupby(line_key, as_index=False).agg(
         promoted_days=("promoted_date", "size"),
+        price_checked_days=("checked", "sum"),
         price_compliant_days=("compliant", "sum"),
         overcharged_days=("overcharged", "sum"),
         undercharged_days=("undercharged", "sum"),
         price_not_verifiable_days=("not_verifiable", "sum"),
         stockout_rate_numerator=("stockout", "sum"),
         stockout_rate_denominator=("observed", "sum"),
+        stock_unknown_days=("unknown", "sum"),
     )
     verifiable_days = per_line[["price_compliant_days", "overcharged_days", "undercharged_days"]].sum(axis=1)
     per_line["price_compliance_rate"] = ratio(per_line["price_compliant_days"], verifiable_days)
+    per_line["price_verifiable_share"] = ratio(verifiable_days, per_line["price_checked_days"])
     per_line["stockout_rate"] = ratio(per_line["stockout_rate_numerator"], per_line["stockout_rate_denominator"])
+
+    # lost units per attributed history week: the forecast's daily demand on the out-of-stock
+    # promoted days, capped by the week's shortfall against the forecast
+    out = days[days["stockout"]].assign(week_end_date=lambda d: week_end(d["promoted_date"]))
+    out_weeks = out.groupby([*line_key, "week_end_date"], as_index=False).agg(stockout_days=("promoted_date", "size"))
+    attributed = weeks[weeks["is_attributed_week"]][[*line_key, "week_end_date"]]
+    history = demand_forecast[demand_forecast["is_history"]][
+        ["item_id", "location_id", "week_end_date", "predicted_units", "actual_units"]
+    ]
+    lost = out_weeks.merge(attributed, on=[*line_key, "week_end_date"]).merge(
+        history, on=["item_id", "location_id", "week_end_date"]
+    )
+    predicted = lost["predicted_units"].fillna(0)
+    shortfall = (predicted - lost["actual_units"].fillna(0)).clip(lower=0)
+    lost["lost_units"] = np.minimum(shortfall, predicted.clip(lower=0) / 7 * lost["stockout_days"])
+    lost = lost.groupby(line_key, as_index=False).agg(stockout_lost_units=("lost_units", "sum"))
+    per_line = per_line.merge(lost, on=line_key, how="left")
+    per_line["stockout_lost_units"] = per_line["stockout_lost_units"].fillna(0.0)
     return per_line

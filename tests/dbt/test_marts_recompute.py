@@ -258,14 +258,18 @@ PROFITABILITY_COLUMNS = [
 ]
 EXECUTION_COLUMNS = [
     "promoted_days",
+    "price_checked_days",
     "price_compliant_days",
     "overcharged_days",
     "undercharged_days",
     "price_not_verifiable_days",
     "price_compliance_rate",
+    "price_verifiable_share",
     "stockout_rate_numerator",
     "stockout_rate_denominator",
     "stockout_rate",
+    "stock_unknown_days",
+    "stockout_lost_units",
 ]
 SUMMARY_COLUMNS = [
     "measured_lines",
@@ -315,7 +319,7 @@ def _check_all_marts(landing_dir: Path, warehouse: Path) -> dict[str, pd.DataFra
         summary, _mart(warehouse, "select * from marts.fct_promotion_summary"), ["promotion_id"], SUMMARY_COLUMNS
     )
 
-    execution = recompute.promotion_execution(landing)
+    execution = recompute.promotion_execution(landing, weeks, demand)
     _assert_same(
         execution,
         _mart(warehouse, "select * from marts.fct_promotion_execution"),
@@ -346,6 +350,15 @@ def test_seeds_marts_match_the_pandas_recomputation(seeds_build) -> None:
     assert lines["has_overlap"].sum() >= 4 and (lines["weeks"] < lines["history_weeks"]).any()
     assert lines.loc[lines["promotion_id"] == "XFUND", "is_fully_funded"].all()
     assert recomputed["sell_through"]["has_negative_on_hand"].sum() >= 1
+    # FIFO ageing met every bucket, stock older than the receipts, and series without receipts
+    exposure = recomputed["exposure"]
+    for bucket in ("age_0_30_units", "age_31_60_units", "age_61_90_units", "age_over_90_units", "age_unknown_units"):
+        assert (exposure[bucket] > 0).any(), bucket
+    assert exposure["age_0_30_units"].isna().any() and exposure["age_0_30_units"].notna().any()
+    # stock-outs: weekly snapshots carry forward, so most promoted days are classified, and some
+    # stock-out days cost units
+    execution = recomputed["execution"]
+    assert execution["stockout_rate_denominator"].sum() > 0.8 * execution["promoted_days"].sum()
     summary = recomputed["summary"]
     assert "XPEND" not in set(summary["promotion_id"])
     # no week is counted twice: Σ measured weeks over lines = distinct promoted history weeks
