@@ -14,11 +14,16 @@
     cast('{{ var("max_date") }}' as date)
 {%- endmacro %}
 
-{#- Delete the rows of {{ this }} whose date column lies in [lower, upper] (incremental runs only). -#}
+{#- Delete the rows of {{ this }} whose date column lies in [lower, upper] (upper none: every
+    date from lower on), or that meet extra_condition (incremental runs only). -#}
 {% macro delete_window(date_column, lower, upper, extra_condition=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
+        {%- if upper is none %}
+        where {{ date_column }} >= {{ lower }}
+        {%- else %}
         where {{ date_column }} between {{ lower }} and {{ upper }}
+        {%- endif %}
         {%- if extra_condition %} or {{ extra_condition }}{% endif %}
     {%- endif -%}
 {%- endmacro %}

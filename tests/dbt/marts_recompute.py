@@ -65,6 +65,7 @@ class Landing:
     promotion_lines: pd.DataFrame  # every line after expanding '*', all approval statuses
     sales: pd.DataFrame
     snapshots: pd.DataFrame
+    receipts: pd.DataFrame  # empty (with its columns) when the landing sends none
 
     @classmethod
     def read(cls, landing: Path) -> Landing:
@@ -80,7 +81,20 @@ class Landing:
         for column in ("in_transit_units", "on_order_units"):
             if column not in snapshots:
                 snapshots[column] = np.nan
-        return cls(items, locations, _promotion_lines(landing, locations), sales, snapshots)
+        if list((landing / "inventory" / "receipts").glob("*/*.csv")):
+            receipts = latest(read_entity(landing, "inventory/receipts"), ["receipt_id"])
+            receipts["receipt_date"] = pd.to_datetime(receipts["receipt_date"])
+        else:
+            receipts = pd.DataFrame(
+                {
+                    "receipt_id": pd.Series(dtype=str),
+                    "receipt_date": pd.Series(dtype="datetime64[ns]"),
+                    "location_id": pd.Series(dtype=str),
+                    "item_id": pd.Series(dtype=str),
+                    "units": pd.Series(dtype=float),
+                }
+            )
+        return cls(items, locations, _promotion_lines(landing, locations), sales, snapshots, receipts)
 
 
 def _promotion_lines(landing: Path, locations: pd.DataFrame) -> pd.DataFrame:
@@ -252,6 +266,34 @@ def stock_exposure(landing: Landing, demand_forecast: pd.DataFrame, targets: pd.
     )
     excess = (snaps["on_hand_units"] - snaps["forecast_protection_units"] - snaps["safety_stock_units"]).clip(lower=0)
     snaps["excess_units"] = excess.where(snaps["is_latest_snapshot_date"])
+    return _fifo_age(snaps, landing.receipts)
+
+
+AGE_BUCKETS = ("age_0_30", "age_31_60", "age_61_90", "age_over_90")
+
+
+def _fifo_age(snaps: pd.DataFrame, receipts: pd.DataFrame) -> pd.DataFrame:
+    """Age buckets by attributing the on-hand to receipts one by one, newest first (FIFO selling)."""
+    key = ["item_id", "location_id", "snapshot_date"]
+    received = receipts[receipts["units"] > 0][["item_id", "location_id", "receipt_date", "units"]]
+    pairs = snaps[[*key, "on_hand_units"]].merge(received, on=["item_id", "location_id"])
+    pairs = pairs[pairs["receipt_date"] <= pairs["snapshot_date"]]
+    pairs = pairs.sort_values([*key, "receipt_date"], ascending=[True, True, True, False], kind="stable")
+    # units of the receipts newer than this one (same-day receipts have the same age either way)
+    newer = pairs.groupby(key)["units"].cumsum() - pairs["units"]
+    on_hand = pairs["on_hand_units"].clip(lower=0)
+    pairs["attributed"] = np.minimum(pairs["units"], (on_hand - newer).clip(lower=0))
+    age_days = (pairs["snapshot_date"] - pairs["receipt_date"]).dt.days
+    pairs["bucket"] = np.select([age_days <= 30, age_days <= 60, age_days <= 90], list(AGE_BUCKETS[:3]), AGE_BUCKETS[3])
+    buckets = pairs.pivot_table(index=key, columns="bucket", values="attributed", aggfunc="sum", fill_value=0.0)
+    buckets = buckets.reindex(columns=list(AGE_BUCKETS), fill_value=0.0)
+    buckets.columns = [f"{c}_units" for c in buckets.columns]
+    buckets = buckets.reset_index()
+    snaps = snaps.merge(buckets, on=key, how="left")  # no receipt up to the date: NaN everywhere
+    explained = snaps[[f"{c}_units" for c in AGE_BUCKETS]].sum(axis=1, min_count=1)
+    snaps["age_unknown_units"] = snaps["on_hand_units"].clip(lower=0) - explained
+    for bucket in (*AGE_BUCKETS, "age_unknown"):
+        snaps[f"{bucket}_at_cost"] = snaps[f"{bucket}_units"] * snaps["unit_cost"]
     return snaps
 
 
@@ -371,8 +413,9 @@ PRICE_TOLERANCE_ABS = 0.01
 PRICE_TOLERANCE_PCT = 0.02
 
 
-def promotion_execution(landing: Landing) -> pd.DataFrame:
-    """Per approved line that has started: promoted days by price check at the tills, stock-out days."""
+def promotion_execution(landing: Landing, weeks: pd.DataFrame, demand_forecast: pd.DataFrame) -> pd.DataFrame:
+    """Per approved line that has started: promoted days by price check at the tills, stock-out days
+    (each day read from the latest snapshot on or before it) and the units they lost."""
     lines = landing.promotion_lines[landing.promotion_lines["is_approved"]].reset_index(drop=True)
     latest_sales = landing.sales["business_date"].max()
     lines = lines[lines["start_date"] <= latest_sales].reset_index(drop=True)
@@ -420,28 +463,61 @@ def promotion_execution(landing: Landing) -> pd.DataFrame:
         default="compliant",
     )
     days["price_check"] = check
-    snapshots = landing.snapshots.rename(columns={"snapshot_date": "promoted_date"})
+    snapshots = landing.snapshots.copy()
     if "stockout_hours" not in snapshots:
         snapshots["stockout_hours"] = np.nan
-    days = days.merge(
-        snapshots[["item_id", "location_id", "promoted_date", "on_hand_units", "stockout_hours"]],
-        on=["item_id", "location_id", "promoted_date"],
-        how="left",
+    # the latest snapshot on or before each promoted day (merge_asof: the nearest earlier key)
+    days = pd.merge_asof(
+        days.assign(promoted_date=days["promoted_date"].astype("datetime64[ns]")).sort_values("promoted_date"),
+        snapshots[["item_id", "location_id", "snapshot_date", "on_hand_units", "stockout_hours"]]
+        .assign(snapshot_date=lambda frame: frame["snapshot_date"].astype("datetime64[ns]"))
+        .sort_values(
+            "snapshot_date"
+        ),
+        left_on="promoted_date",
+        right_on="snapshot_date",
+        by=["item_id", "location_id"],
+        direction="backward",
     )
-    days["observed"] = days["on_hand_units"].notna()
-    days["stockout"] = days["observed"] & ((days["on_hand_units"] <= 0) | (days["stockout_hours"].fillna(0) > 0))
+    days["observed"] = days["snapshot_date"].notna()
+    hours_that_day = (days["snapshot_date"] == days["promoted_date"]) & (days["stockout_hours"].fillna(0) > 0)
+    days["stockout"] = days["observed"] & ((days["on_hand_units"] <= 0) | hours_that_day)
+    days["unknown"] = ~days["observed"]
+    days["checked"] = days["price_check"] != "not_applicable"
     for value in ("compliant", "overcharged", "undercharged", "not_verifiable"):
         days[value] = days["price_check"] == value
-    per_line = days.groupby(["promotion_id", "item_id", "location_id"], as_index=False).agg(
+    line_key = ["promotion_id", "item_id", "location_id"]
+    per_line = days.groupby(line_key, as_index=False).agg(
         promoted_days=("promoted_date", "size"),
+        price_checked_days=("checked", "sum"),
         price_compliant_days=("compliant", "sum"),
         overcharged_days=("overcharged", "sum"),
         undercharged_days=("undercharged", "sum"),
         price_not_verifiable_days=("not_verifiable", "sum"),
         stockout_rate_numerator=("stockout", "sum"),
         stockout_rate_denominator=("observed", "sum"),
+        stock_unknown_days=("unknown", "sum"),
     )
     verifiable_days = per_line[["price_compliant_days", "overcharged_days", "undercharged_days"]].sum(axis=1)
     per_line["price_compliance_rate"] = ratio(per_line["price_compliant_days"], verifiable_days)
+    per_line["price_verifiable_share"] = ratio(verifiable_days, per_line["price_checked_days"])
     per_line["stockout_rate"] = ratio(per_line["stockout_rate_numerator"], per_line["stockout_rate_denominator"])
+
+    # lost units per attributed history week: the forecast's daily demand on the out-of-stock
+    # promoted days, capped by the week's shortfall against the forecast
+    out = days[days["stockout"]].assign(week_end_date=lambda d: week_end(d["promoted_date"]))
+    out_weeks = out.groupby([*line_key, "week_end_date"], as_index=False).agg(stockout_days=("promoted_date", "size"))
+    attributed = weeks[weeks["is_attributed_week"]][[*line_key, "week_end_date"]]
+    history = demand_forecast[demand_forecast["is_history"]][
+        ["item_id", "location_id", "week_end_date", "predicted_units", "actual_units"]
+    ]
+    lost = out_weeks.merge(attributed, on=[*line_key, "week_end_date"]).merge(
+        history, on=["item_id", "location_id", "week_end_date"]
+    )
+    predicted = lost["predicted_units"].fillna(0)
+    shortfall = (predicted - lost["actual_units"].fillna(0)).clip(lower=0)
+    lost["lost_units"] = np.minimum(shortfall, predicted.clip(lower=0) / 7 * lost["stockout_days"])
+    lost = lost.groupby(line_key, as_index=False).agg(stockout_lost_units=("lost_units", "sum"))
+    per_line = per_line.merge(lost, on=line_key, how="left")
+    per_line["stockout_lost_units"] = per_line["stockout_lost_units"].fillna(0.0)
     return per_line

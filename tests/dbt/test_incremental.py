@@ -1,7 +1,8 @@
 """Incremental builds on date windows give the same rows as a full refresh.
 
-The hand-made warehouse of test_dbt_build (weeks W1 … W5 ending on Wednesdays) is first built
-without W5's sales and snapshots. Then W5 arrives and W4's sales are restated, and the build
+The hand-made warehouse of test_dbt_build (weeks W1 … W5 ending on Wednesdays), plus a few goods
+receipts of I1 × S1 for stock ageing, is first built without W5's sales and snapshots and the
+receipts dated after W4. Then those arrive and W4's sales are restated, and the build
 runs with var min_date / max_date around those days, as Dagster's daily partitions run it. The
 result must equal `dbt run --full-refresh` on the same data, table by table.
 """
@@ -68,10 +69,19 @@ def _rows(warehouse: Path, relation: str) -> list[tuple]:
         return sorted(con.execute(f"select * from {relation}").fetchall(), key=repr)
 
 
+HELD_BACK = (
+    ("pos__sales", "business_date"),
+    ("inventory__snapshots", "snapshot_date"),
+    ("inventory__receipts", "receipt_date"),
+)
+# (receipt id, date, units) of I1 × S1: R4, dated in W5, arrives with W5
+RECEIPTS = [("R1", W[1], 30.0), ("R2", W[3], 20.0), ("R3", W[4] - timedelta(days=2), 10.0), ("R4", W[5], 15.0)]
+
+
 def _arrive(warehouse: Path, where: str) -> None:
     """Move the held-back raw rows matching `where` into the raw tables (a new extract)."""
     with duckdb.connect(str(warehouse)) as con:
-        for table, column in (("pos__sales", "business_date"), ("inventory__snapshots", "snapshot_date")):
+        for table, column in HELD_BACK:
             con.execute(f"insert into raw.{table} select * from held.{table} where {where.format(column=column)}")
             con.execute(f"delete from held.{table} where {where.format(column=column)}")
 
@@ -98,8 +108,15 @@ def day_before(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with duckdb.connect(str(warehouse)) as con:
         _create_raw(con)
         _create_forecast(con)
+        for receipt_id, day, units in RECEIPTS:
+            con.execute(
+                "insert into raw.inventory__receipts (receipt_id, receipt_date, location_id, item_id, units, "
+                "_file, _extract_date, _load_id, _loaded_at, _row_number) values (?, ?, 'S1', 'I1', ?, 'r.csv', ?, "
+                "'receipts', ?, 2)",
+                [receipt_id, day, units, day, day],
+            )
         con.execute("create schema held")
-        for table, column in (("pos__sales", "business_date"), ("inventory__snapshots", "snapshot_date")):
+        for table, column in HELD_BACK:
             con.execute(f"create table held.{table} as select * from raw.{table} where {column} > ?", [W[4]])
             con.execute(f"delete from raw.{table} where {column} > ?", [W[4]])
     _dbt(warehouse, tmp)
@@ -134,7 +151,14 @@ def test_an_incremental_day_equals_a_full_refresh(day_before: Path, tmp_path: Pa
             "and week_end_date = ?",
             [W[4]],
         ).fetchone()[0]
+        # W5: 25 on hand = R4's 15 (0 days) + R3's 10 (6 days): all 0–30 days old (by FIFO)
+        w5_age = con.execute(
+            "select age_0_30_units, age_31_60_units, age_unknown_units from marts.fct_stock_exposure "
+            "where item_id = 'I1' and location_id = 'S1' and snapshot_date = ?",
+            [W[5]],
+        ).fetchone()
     assert latest == [(W[5],)] and w4_basis == [("trailing_actuals",)] and w4_units == 9
+    assert w5_age == (25, 0, 0)
 
 
 def test_a_window_rebuilds_only_its_days(day_before: Path, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Every mart's headline figures recomputed independently with pandas from the landing files.
 
 Two landings: the committed seeds, enriched with the edge cases finance cares about
-(overlapping promotions, a fully funded one, a lump sum on a '*' line, negative on-hand) —
-and Breakfast at the Frat when ../shared/data exists. Each is built by the real main job
+(overlapping promotions, a fully funded one, a lump sum on a '*' line, negative on-hand, goods
+receipts for stock ageing: the generator sends none) — and Breakfast at the Frat when
+../shared/data exists (no receipts: its age buckets are all NULL). Each is built by the real main job
 (`run_pipeline`) in a temporary folder. The forecast's Prophet fits are replaced by the
 flagged fallback method (min_history_weeks set out of reach) to keep the run short: the
 marts read forecast.demand_weekly as an input, and the recomputation reads the same input,
@@ -62,6 +63,35 @@ def _enrich_seeds(landing: Path) -> None:
     folder = landing / "inventory" / "snapshots" / EXTRA_EXTRACT_DATE
     folder.mkdir(parents=True)
     pd.concat(restated).to_csv(folder / "restated_snapshots.csv", index=False)
+    _add_receipts(landing)
+
+
+def _add_receipts(landing: Path) -> None:
+    """Goods receipts for a few series, so FIFO ageing meets every bucket and unknown stock."""
+    rows = []
+    # 001001 × 0101: 60 units every 35 days (on-hand ≈ 60–70: the newest receipt and a bit of the one before)
+    for n, day in enumerate(pd.date_range("2024-01-02", "2025-06-25", freq="35D")):
+        rows.append((f"R-A-{n:03d}", day, "0101", "001001", 60, f"PO-A-{n:03d}"))
+    # 001002 × 0102: one big delivery, then trickles: stock stays old (over 90 days); NULL before it
+    rows.append(("R-B-000", pd.Timestamp("2024-03-01"), "0102", "001002", 400, "PO-B-000"))
+    for n, day in enumerate(pd.date_range("2024-04-03", "2025-06-25", freq="28D"), start=1):
+        rows.append((f"R-B-{n:03d}", day, "0102", "001002", 5, ""))
+    # two receipts on one day
+    rows.append(("R-B-SAME", pd.Timestamp("2024-04-03"), "0102", "001002", 7, ""))
+    # 001003 × 0103: a single small receipt, so most of the on-hand is of unknown age
+    rows.append(("R-C-000", pd.Timestamp("2024-06-05"), "0103", "001003", 10, ""))
+    # 001004 × 0104: a receipt of 0 units ages nothing: NULL buckets throughout
+    rows.append(("R-D-000", pd.Timestamp("2024-06-05"), "0104", "001004", 0, ""))
+    receipts = pd.DataFrame(rows, columns=["receipt_id", "receipt_date", "location_id", "item_id", "units", "po_id"])
+    receipts["receipt_date"] = receipts["receipt_date"].dt.strftime("%Y-%m-%d")
+    first = landing / "inventory" / "receipts" / "2025-06-26"
+    first.mkdir(parents=True)
+    receipts.to_csv(first / "receipts.csv", index=False)
+    # a later extract restates one receipt (staging keeps the latest)
+    restated = receipts[receipts["receipt_id"] == "R-A-003"].assign(units=45)
+    later = landing / "inventory" / "receipts" / EXTRA_EXTRACT_DATE
+    later.mkdir(parents=True)
+    restated.to_csv(later / "receipts.csv", index=False)
 
 
 def _build(landing: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -198,6 +228,14 @@ EXPOSURE_COLUMNS = [
     "days_of_cover",
     "stockout_risk",
     "excess_units",
+    "age_0_30_units",
+    "age_31_60_units",
+    "age_61_90_units",
+    "age_over_90_units",
+    "age_unknown_units",
+    "age_0_30_at_cost",
+    "age_over_90_at_cost",
+    "age_unknown_at_cost",
 ]
 PROFITABILITY_COLUMNS = [
     "history_weeks",
@@ -220,14 +258,18 @@ PROFITABILITY_COLUMNS = [
 ]
 EXECUTION_COLUMNS = [
     "promoted_days",
+    "price_checked_days",
     "price_compliant_days",
     "overcharged_days",
     "undercharged_days",
     "price_not_verifiable_days",
     "price_compliance_rate",
+    "price_verifiable_share",
     "stockout_rate_numerator",
     "stockout_rate_denominator",
     "stockout_rate",
+    "stock_unknown_days",
+    "stockout_lost_units",
 ]
 SUMMARY_COLUMNS = [
     "measured_lines",
@@ -277,7 +319,7 @@ def _check_all_marts(landing_dir: Path, warehouse: Path) -> dict[str, pd.DataFra
         summary, _mart(warehouse, "select * from marts.fct_promotion_summary"), ["promotion_id"], SUMMARY_COLUMNS
     )
 
-    execution = recompute.promotion_execution(landing)
+    execution = recompute.promotion_execution(landing, weeks, demand)
     _assert_same(
         execution,
         _mart(warehouse, "select * from marts.fct_promotion_execution"),
@@ -308,6 +350,15 @@ def test_seeds_marts_match_the_pandas_recomputation(seeds_build) -> None:
     assert lines["has_overlap"].sum() >= 4 and (lines["weeks"] < lines["history_weeks"]).any()
     assert lines.loc[lines["promotion_id"] == "XFUND", "is_fully_funded"].all()
     assert recomputed["sell_through"]["has_negative_on_hand"].sum() >= 1
+    # FIFO ageing met every bucket, stock older than the receipts, and series without receipts
+    exposure = recomputed["exposure"]
+    for bucket in ("age_0_30_units", "age_31_60_units", "age_61_90_units", "age_over_90_units", "age_unknown_units"):
+        assert (exposure[bucket] > 0).any(), bucket
+    assert exposure["age_0_30_units"].isna().any() and exposure["age_0_30_units"].notna().any()
+    # stock-outs: weekly snapshots carry forward, so most promoted days are classified, and some
+    # stock-out days cost units
+    execution = recomputed["execution"]
+    assert execution["stockout_rate_denominator"].sum() > 0.8 * execution["promoted_days"].sum()
     summary = recomputed["summary"]
     assert "XPEND" not in set(summary["promotion_id"])
     # no week is counted twice: Σ measured weeks over lines = distinct promoted history weeks

@@ -2,6 +2,11 @@
 -- Promotion execution per approved promotion × item × location that has started by the latest
 -- POS date: store price compliance day by day, stock-outs during the campaign with the units
 -- they cost (from the forecast, uplift included), launch checks and margin-erosion flags.
+-- Every promoted day takes its stock state from the latest snapshot on or before it (on-hand
+-- ≤ 0), or from its own snapshot's stock-out hours; days before the first snapshot are of
+-- unknown stock and left out of the stock-out rate. Lost units of an attributed history week =
+-- least(the week's shortfall max(0, predicted − actual), predicted ÷ 7 × its promoted days out
+-- of stock): the forecast's demand on the empty-shelf days, never more than the week missed.
 -- A promoted day is checked against the POS row covering it: the day's own row, or the weekly
 -- summary (period_days = 7) of its retail week. The realised price is net_sales ÷ units; it
 -- is compared with the lowest approved promo price live that day on the item × location,
@@ -240,6 +245,9 @@ snapshots as (
 
 ),
 
+-- each promoted day's stock state: the on-hand of the latest snapshot on or before it (weekly
+-- snapshots carry forward over the week), or stock-out hours reported on that very day;
+-- days before the first snapshot of the item × location find no snapshot and stay unknown
 stock_days as (
 
     select
@@ -248,27 +256,40 @@ stock_days as (
         classified_days.location_id,
         classified_days.promoted_date,
         {{ week_end_date('classified_days.promoted_date') }} as week_end_date,
-        snapshots.on_hand_units <= 0 or coalesce(snapshots.stockout_hours, 0) > 0 as is_stockout
+        snapshots.on_hand_units <= 0
+            or (snapshots.snapshot_date = classified_days.promoted_date and coalesce(snapshots.stockout_hours, 0) > 0)
+            as is_stockout
     from classified_days
-    inner join snapshots
+    asof join snapshots
         on classified_days.item_id = snapshots.item_id
         and classified_days.location_id = snapshots.location_id
-        and classified_days.promoted_date = snapshots.snapshot_date
+        and classified_days.promoted_date >= snapshots.snapshot_date
 
 ),
 
--- demand the forecast expected (uplift included) but the shelf could not serve, in the
--- history weeks attributed to the promotion in which a promoted day was out of stock
+-- demand the forecast expected (uplift included) but the shelf could not serve: in each history
+-- week attributed to the line, the forecast's daily demand (predicted ÷ 7) on its promoted days
+-- out of stock, capped by what the week really fell short of the forecast
+stockout_weeks as (
+
+    select promotion_id, item_id, location_id, week_end_date, count(*) as stockout_days
+    from stock_days
+    where is_stockout
+    group by promotion_id, item_id, location_id, week_end_date
+
+),
+
 lost_sales as (
 
     select
         stockout_weeks.promotion_id,
         stockout_weeks.item_id,
         stockout_weeks.location_id,
-        sum(greatest(0, demand_forecast.predicted_units - coalesce(demand_forecast.actual_units, 0))) as lost_units
-    from (
-        select distinct promotion_id, item_id, location_id, week_end_date from stock_days where is_stockout
-    ) as stockout_weeks
+        sum(least(
+            greatest(0, coalesce(demand_forecast.predicted_units, 0) - coalesce(demand_forecast.actual_units, 0)),
+            greatest(0, coalesce(demand_forecast.predicted_units, 0)) / 7 * stockout_weeks.stockout_days
+        )) as lost_units
+    from stockout_weeks
     inner join {{ ref('int_promotion_weeks') }} as promotion_weeks
         on stockout_weeks.promotion_id = promotion_weeks.promotion_id
         and stockout_weeks.item_id = promotion_weeks.item_id
@@ -340,7 +361,7 @@ stock_per_line as (
         promotion_id,
         item_id,
         location_id,
-        count(*) as stock_observed_days,
+        count(*) as stock_known_days,
         count(case when is_stockout then 1 end) as stockout_days
     from stock_days
     group by promotion_id, item_id, location_id
@@ -364,11 +385,18 @@ select
     cast(per_line.overcharged_days as integer) as overcharged_days,
     cast(per_line.undercharged_days as integer) as undercharged_days,
     cast(per_line.not_verifiable_days as integer) as price_not_verifiable_days,
+    cast(per_line.compliant_days + per_line.overcharged_days + per_line.undercharged_days + per_line.not_verifiable_days
+        as integer) as price_checked_days,
     cast(per_line.compliant_days as integer) as price_compliance_numerator,
     cast(per_line.compliant_days + per_line.overcharged_days + per_line.undercharged_days as integer)
         as price_compliance_denominator,
     {{ safe_ratio('per_line.compliant_days', 'per_line.compliant_days + per_line.overcharged_days + per_line.undercharged_days') }}
         as price_compliance_rate,
+    -- how much of the campaign the rate speaks for: verifiable ÷ checked days
+    {{ safe_ratio(
+        'per_line.compliant_days + per_line.overcharged_days + per_line.undercharged_days',
+        'per_line.compliant_days + per_line.overcharged_days + per_line.undercharged_days + per_line.not_verifiable_days'
+    ) }} as price_verifiable_share,
     per_line.lowest_realised_price,
     per_line.last_verified_date,
     per_line.last_verified_price_check,
@@ -382,8 +410,9 @@ select
     cast(coalesce(tasks_per_line.tasks_due, 0) as integer) as tasks_on_time_denominator,
     {{ safe_ratio('tasks_per_line.tasks_on_time', 'tasks_per_line.tasks_due') }} as tasks_on_time_rate,
     cast(coalesce(stock_per_line.stockout_days, 0) as integer) as stockout_rate_numerator,
-    cast(coalesce(stock_per_line.stock_observed_days, 0) as integer) as stockout_rate_denominator,
-    {{ safe_ratio('stock_per_line.stockout_days', 'stock_per_line.stock_observed_days') }} as stockout_rate,
+    cast(coalesce(stock_per_line.stock_known_days, 0) as integer) as stockout_rate_denominator,
+    {{ safe_ratio('stock_per_line.stockout_days', 'stock_per_line.stock_known_days') }} as stockout_rate,
+    cast(per_line.promoted_days - coalesce(stock_per_line.stock_known_days, 0) as integer) as stock_unknown_days,
     cast(coalesce(lost_sales.lost_units, 0) as double) as stockout_lost_units,
     case when per_line.launch_price_check in ('compliant', 'overcharged', 'undercharged')
         then per_line.launch_price_check = 'compliant' end as is_launch_price_compliant,

@@ -6,8 +6,10 @@
     pre_hook="{{ delete_window('week_end_date', week_end_date(window_min_date()), week_end_date(window_max_date()) ~ ' + ' ~ ((var('trailing_weeks') | int - 1) * 7)) }}"
 ) }}
 -- Sell-through, weeks of supply, GMROI and stock-to-sales per item × location × retail week.
--- This version has no receipts entity, so sell-through = sold ÷ (sold + closing on-hand),
--- the design's equivalent of sold ÷ (opening on-hand + received) when there is no shrink.
+-- Sell-through = sold ÷ (sold + closing on-hand), the design's equivalent of sold ÷ (opening
+-- on-hand + received) when there is no shrink. Receipts are staged (stg_inventory__receipts,
+-- used for stock ageing in fct_stock_exposure), but the committed seeds and Breakfast at the
+-- Frat send none, and this form needs none, so it is used for every week.
 -- Incremental: a run deletes the weeks that data dated in [var min_date, var max_date] can
 -- change (its weeks and the trailing_weeks − 1 weeks after them, through the rate of sale)
 -- and rebuilds every week then missing from the table.

@@ -5,17 +5,24 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_window('snapshot_date', window_min_date(), window_max_date() ~ ' + ' ~ (var('trailing_weeks') | int * 7 - 1), 'is_latest_snapshot_date') }}"
+    pre_hook="{{ delete_window('snapshot_date', window_min_date(), none, 'is_latest_snapshot_date') }}"
 ) }}
 -- Stock exposure per item × location × snapshot date: the position in units, at cost and at
--- retail, forward days of cover, stock-out risk and (latest snapshot date only) excess stock.
+-- retail, forward days of cover, stock-out risk, (latest snapshot date only) excess stock, and
+-- the age of the on-hand stock by FIFO over the goods receipts.
 -- Daily demand for cover: on the latest snapshot date, the forecast (with promotion uplift)
 -- of the next cover_forecast_weeks horizon weeks; on earlier dates, when no forecast was
 -- stored for them, the trailing trailing_weeks weeks of actual sales.
--- Incremental: a run deletes the dates that data dated in [var min_date, var max_date] can
--- change (those dates and the trailing_weeks × 7 − 1 days after them, through trailing
--- demand) and the rows of the previous latest date (their basis changes when the forecast is
--- refitted or a newer date arrives), then rebuilds every date missing from the table.
+-- FIFO ageing: stock is sold oldest first, so what is on hand on a date is the most recent
+-- receipts up to the on-hand quantity. With R(n) = units received in the n days up to the
+-- snapshot date (age 0 … n − 1), the units aged at most n − 1 days are least(on-hand, R(n));
+-- the buckets are the differences between those, and on-hand beyond all receipts so far is of
+-- unknown age. Without any receipt on or before the date the buckets are NULL.
+-- Incremental: a run deletes every date from var min_date on (receipts dated in the window
+-- change the age of all later stock; sales in it change the trailing demand of the
+-- trailing_weeks × 7 − 1 days after it) and the rows of the previous latest date (their basis
+-- changes when the forecast is refitted or a newer date arrives), then rebuilds every date
+-- missing from the table. A daily run on the newest day therefore rebuilds only that day.
 
 with all_snapshots as (
 
@@ -95,6 +102,78 @@ forecast_horizon as (
 
 ),
 
+-- receipts per item × location × day, and the units received up to and including each day
+receipt_days as (
+
+    select item_id, location_id, receipt_date, sum(units) as units
+    from {{ ref('stg_inventory__receipts') }}
+    where units > 0
+    group by item_id, location_id, receipt_date
+
+),
+
+cumulative_receipts as (
+
+    select
+        item_id,
+        location_id,
+        receipt_date,
+        sum(units) over (partition by item_id, location_id order by receipt_date) as cumulative_units
+    from receipt_days
+
+),
+
+-- units received on or before the snapshot date, and on or before 31, 61 and 91 days before it
+-- (so received_units − received_by_31_days_before = the units aged 0 … 30 days)
+receipts_to_date as (
+
+    select
+        snapshots.item_id,
+        snapshots.location_id,
+        snapshots.snapshot_date,
+        received.cumulative_units as received_units,
+        coalesce(received_31.cumulative_units, 0) as received_by_31_days_before,
+        coalesce(received_61.cumulative_units, 0) as received_by_61_days_before,
+        coalesce(received_91.cumulative_units, 0) as received_by_91_days_before,
+        greatest(snapshots.on_hand_units, 0) as ageable_units
+    from snapshots
+    asof left join cumulative_receipts as received
+        on snapshots.item_id = received.item_id
+        and snapshots.location_id = received.location_id
+        and snapshots.snapshot_date >= received.receipt_date
+    asof left join cumulative_receipts as received_31
+        on snapshots.item_id = received_31.item_id
+        and snapshots.location_id = received_31.location_id
+        and snapshots.snapshot_date - 31 >= received_31.receipt_date
+    asof left join cumulative_receipts as received_61
+        on snapshots.item_id = received_61.item_id
+        and snapshots.location_id = received_61.location_id
+        and snapshots.snapshot_date - 61 >= received_61.receipt_date
+    asof left join cumulative_receipts as received_91
+        on snapshots.item_id = received_91.item_id
+        and snapshots.location_id = received_91.location_id
+        and snapshots.snapshot_date - 91 >= received_91.receipt_date
+
+),
+
+-- FIFO: the stock on hand is the newest receipts, so at most least(on-hand, units received in
+-- the last n days) of it is younger than n days; negative on-hand holds no stock to age
+stock_age as (
+
+    select
+        item_id,
+        location_id,
+        snapshot_date,
+        ageable_units,
+        least(ageable_units, received_units - received_by_31_days_before) as within_30_days_units,
+        least(ageable_units, received_units - received_by_61_days_before) as within_60_days_units,
+        least(ageable_units, received_units - received_by_91_days_before) as within_90_days_units,
+        least(ageable_units, received_units) as explained_units
+    from receipts_to_date
+    where received_units is not null
+
+),
+
 replenishment_targets as (
 
     select item_id, location_id, forecast_protection_units, safety_stock_units
@@ -122,7 +201,12 @@ positions as (
         case when snapshots.snapshot_date = latest_snapshot.latest_snapshot_date
             then replenishment_targets.forecast_protection_units end as forecast_protection_units,
         case when snapshots.snapshot_date = latest_snapshot.latest_snapshot_date
-            then replenishment_targets.safety_stock_units end as safety_stock_units
+            then replenishment_targets.safety_stock_units end as safety_stock_units,
+        stock_age.within_30_days_units as age_0_30_units,
+        stock_age.within_60_days_units - stock_age.within_30_days_units as age_31_60_units,
+        stock_age.within_90_days_units - stock_age.within_60_days_units as age_61_90_units,
+        stock_age.explained_units - stock_age.within_90_days_units as age_over_90_units,
+        stock_age.ageable_units - stock_age.explained_units as age_unknown_units
     from snapshots
     cross join latest_snapshot
     left join items on snapshots.item_id = items.item_id
@@ -136,6 +220,10 @@ positions as (
     left join replenishment_targets
         on snapshots.item_id = replenishment_targets.item_id
         and snapshots.location_id = replenishment_targets.location_id
+    left join stock_age
+        on snapshots.item_id = stock_age.item_id
+        and snapshots.location_id = stock_age.location_id
+        and snapshots.snapshot_date = stock_age.snapshot_date
 
 ),
 
@@ -198,5 +286,15 @@ select
     cast(forecast_protection_units as double) as forecast_protection_units,
     cast(safety_stock_units as double) as safety_stock_units,
     cast(excess_units as double) as excess_units,
-    cast(excess_units * unit_cost as decimal(18, 4)) as excess_at_cost
+    cast(excess_units * unit_cost as decimal(18, 4)) as excess_at_cost,
+    cast(age_0_30_units as double) as age_0_30_units,
+    cast(age_31_60_units as double) as age_31_60_units,
+    cast(age_61_90_units as double) as age_61_90_units,
+    cast(age_over_90_units as double) as age_over_90_units,
+    cast(age_unknown_units as double) as age_unknown_units,
+    cast(age_0_30_units * unit_cost as decimal(18, 4)) as age_0_30_at_cost,
+    cast(age_31_60_units * unit_cost as decimal(18, 4)) as age_31_60_at_cost,
+    cast(age_61_90_units * unit_cost as decimal(18, 4)) as age_61_90_at_cost,
+    cast(age_over_90_units * unit_cost as decimal(18, 4)) as age_over_90_at_cost,
+    cast(age_unknown_units * unit_cost as decimal(18, 4)) as age_unknown_at_cost
 from cover
