@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.lib.alerts import RunFailureAlert, deliver_alert
 from tests.writeback.conftest import ALL_FAMILIES, Harness, make_settings
 from tests.writeback.helpers import (
     AS_OF,
@@ -24,7 +25,6 @@ from tests.writeback.helpers import (
     table_rows,
     write_forecast,
 )
-from writeback.alerts import RunFailureAlert, deliver_alert
 from writeback.engine import run_writeback
 from writeback.settings import (
     ENV_ALERT_LOG,
