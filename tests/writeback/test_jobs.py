@@ -153,8 +153,8 @@ def test_alert_goes_to_the_log_and_the_webhook_without_the_token(tmp_path: Path)
 def test_failed_writeback_run_raises_an_alert(files_env: Path, monkeypatch) -> None:
     from dagster import DagsterInstance, build_run_status_sensor_context
 
+    from orchestration.alerts import run_failure_alert
     from orchestration.definitions import defs
-    from orchestration.writeback import run_failure_alert
 
     monkeypatch.setenv(ENV_MAX_CHANGE_PCT, "lots")
     with DagsterInstance.ephemeral() as instance:
