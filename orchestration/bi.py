@@ -12,7 +12,9 @@ from dagster import AssetExecutionContext, AssetKey, ConfigurableResource, Mater
 
 from orchestration.dbt import dbt_after_forecast, dbt_before_forecast
 from orchestration.lib.bi_snapshot import SNAPSHOT_FILE, bi_dir_for, publish_snapshot, sqlalchemy_url
-from orchestration.resources import WarehouseResource
+from orchestration.lib.code_version import source_version
+from orchestration.lib.retries import retry_when_warehouse_locked
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 MART_KEYS: list[AssetKey] = sorted(
     (key for key in (*dbt_before_forecast.keys, *dbt_after_forecast.keys) if key.path[0] == "marts"),
@@ -36,6 +38,9 @@ class BiSnapshotResource(ConfigurableResource):
     deps=MART_KEYS,
     group_name="bi",
     kinds={"duckdb", "parquet"},
+    owners=["team:data-engineering"],
+    code_version=source_version("orchestration.lib.bi_snapshot"),
+    pool=WAREHOUSE_POOL,
     description=(
         "Read-only copy of every mart for BI tools: bi/retail_marts.duckdb and bi/current/parquet/*.parquet, "
         "replaced atomically after each successful build."
@@ -46,7 +51,8 @@ def bi_marts_snapshot(
 ) -> MaterializeResult:
     tables = [key.path[1] for key in MART_KEYS]
     folder = bi.folder(Path(warehouse.path))
-    version = publish_snapshot(Path(warehouse.path), folder, tables, keep_versions=bi.keep_versions)
+    with retry_when_warehouse_locked():
+        version = publish_snapshot(Path(warehouse.path), folder, tables, keep_versions=bi.keep_versions)
     context.log.info(f"published BI snapshot {version.version_id} to {folder}")
     return MaterializeResult(
         metadata={

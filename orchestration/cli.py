@@ -13,6 +13,9 @@ from pathlib import Path
 from orchestration.lib.paths import PROJECT_ROOT, SEEDS_DIR, RunPaths
 
 DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
+# What _prepare_dagster_home wrote before the project had its own dagster.yaml: replaced.
+_LEGACY_INSTANCE_CONFIG = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 
 @dataclass
@@ -44,14 +47,24 @@ class BuildDiscarded(RuntimeError):
     """The build succeeded but could not replace the live warehouse (its writeback state did not verify)."""
 
 
-def _prepare_dagster_home() -> None:
-    """Run history lives in .dagster_home/ (or $DAGSTER_HOME), shared by `run` and `ui`; no telemetry."""
+def _prepare_dagster_home() -> Path:
+    """Run history lives in .dagster_home/ (or $DAGSTER_HOME), shared by `run` and `ui`.
+
+    Installs the project's instance settings (orchestration/dagster.yaml: run queue, one DuckDB
+    writer at a time, run retries, no telemetry) unless the home has a dagster.yaml of its own.
+    """
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME)))
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        # No telemetry (no internet here anyway) and no sign-up pop-up over the lineage graph.
-        config.write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n", encoding="utf-8")
+    installed = home / "dagster.yaml"
+    project = INSTANCE_CONFIG.read_text(encoding="utf-8")
+    current = installed.read_text(encoding="utf-8") if installed.exists() else None
+    if current is None or current == _LEGACY_INSTANCE_CONFIG or current.startswith(project.splitlines()[0]):
+        if current != project:
+            installed.write_text(project, encoding="utf-8")
+    else:
+        print(f"retailops: {installed} is not the project's (orchestration/dagster.yaml); using it as it is",
+              file=sys.stderr)
+    return installed
 
 
 def _resolve_paths(args: argparse.Namespace) -> RunPaths:

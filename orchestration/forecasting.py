@@ -17,13 +17,19 @@ from dagster import (
 
 from forecasting import ForecastConfig, forecast_all, replenishment_targets, run_backtest
 from forecasting.backtest import MODEL, accuracy_summary, accuracy_table, markdown_table
+from orchestration.lib.code_version import source_version
+from orchestration.lib.retries import retry_when_warehouse_locked
 from orchestration.lib.warehouse_io import replace_table
-from orchestration.resources import RunFolders, WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, RunFolders, WarehouseResource
 
 DEMAND_INPUT = AssetKey(["intermediate", "int_demand_weekly"])
 PROMOTION_WEEKS_INPUT = AssetKey(["intermediate", "int_promotion_weeks"])
 ITEMS_INPUT = AssetKey(["staging", "stg_erp__items"])
 BACKTEST_POINTS = AssetKey(["forecast", "backtest_points"])
+# Demand planning owns the forecast and the replenishment targets sized on it.
+OWNERS = ["team:planning"]
+# The forecasting package decides every number these assets write.
+CODE_VERSION = source_version("forecasting")
 
 
 def _config(folders: RunFolders) -> ForecastConfig:
@@ -32,7 +38,7 @@ def _config(folders: RunFolders) -> ForecastConfig:
 
 
 def _read_inputs(warehouse: WarehouseResource):
-    with warehouse.connect(read_only=True) as con:
+    with retry_when_warehouse_locked(), warehouse.connect(read_only=True) as con:
         demand = con.execute("select * from intermediate.int_demand_weekly").df()
         promotion_weeks = con.execute("select * from intermediate.int_promotion_weeks").df()
         categories = con.execute("select item_id, category from staging.stg_erp__items").df()
@@ -44,18 +50,22 @@ def _read_inputs(warehouse: WarehouseResource):
         "demand_weekly": AssetOut(
             key=AssetKey(["forecast", "demand_weekly"]), kinds={"prophet", "duckdb"},
             description="Weekly predicted and baseline units per item × location, history and horizon.",
+            owners=OWNERS, code_version=CODE_VERSION,
         ),
         "promotion_uplift": AssetOut(
             key=AssetKey(["forecast", "promotion_uplift"]), kinds={"prophet", "duckdb"},
             description="Uplift per promotion × item × location: prediction with its inputs − baseline.",
+            owners=OWNERS, code_version=CODE_VERSION,
         ),
         "series_fit_log": AssetOut(
             key=AssetKey(["forecast", "series_fit_log"]), kinds={"duckdb"},
             description="Per series: Prophet fitted or not (and why), where its promotion effect was learnt.",
+            owners=OWNERS, code_version=CODE_VERSION,
         ),
     },
     deps=[DEMAND_INPUT, PROMOTION_WEEKS_INPUT, ITEMS_INPUT],
     group_name="forecast",
+    pool=WAREHOUSE_POOL,
 )
 def demand_forecast(context: AssetExecutionContext, warehouse: WarehouseResource, folders: RunFolders):
     """Pooled level × promotion lift for every series, Prophet (in a process pool) for a share of promoted weeks."""
@@ -63,7 +73,7 @@ def demand_forecast(context: AssetExecutionContext, warehouse: WarehouseResource
     demand, promotion_weeks, categories = _read_inputs(warehouse)
     result = forecast_all(demand, promotion_weeks, config, item_categories=categories)
     fit_log = result.series_fit_log
-    with warehouse.connect() as con:
+    with retry_when_warehouse_locked(), warehouse.connect() as con:
         replace_table(con, "forecast.demand_weekly", result.demand_weekly)
         replace_table(con, "forecast.promotion_uplift", result.promotion_uplift)
         replace_table(con, "forecast.series_fit_log", fit_log)
@@ -85,21 +95,24 @@ def demand_forecast(context: AssetExecutionContext, warehouse: WarehouseResource
             key=AssetKey(["forecast", "backtest_metrics"]), kinds={"duckdb"},
             description="WAPE, bias and MASE of the model and the simple benchmarks, promoted and non-promoted "
                         "weeks, overall, per horizon and per series (rolling origin, last 26 weeks, 1-4 ahead).",
+            owners=OWNERS, code_version=CODE_VERSION,
         ),
         "backtest_points": AssetOut(
             key=BACKTEST_POINTS, kinds={"duckdb"},
             description="Every backtest forecast with its actual: the errors safety stock is sized on.",
+            owners=OWNERS, code_version=CODE_VERSION,
         ),
     },
     deps=[DEMAND_INPUT, PROMOTION_WEEKS_INPUT, ITEMS_INPUT],
     group_name="forecast",
+    pool=WAREHOUSE_POOL,
 )
 def forecast_backtest(context: AssetExecutionContext, warehouse: WarehouseResource, folders: RunFolders):
     """Rolling-origin backtest of the shipped model next to seasonal naive, last value and recent means."""
     config = _config(folders)
     demand, promotion_weeks, categories = _read_inputs(warehouse)
     result = run_backtest(demand, promotion_weeks, config, item_categories=categories)
-    with warehouse.connect() as con:
+    with retry_when_warehouse_locked(), warehouse.connect() as con:
         replace_table(con, "forecast.backtest_metrics", result.metrics)
         replace_table(con, "forecast.backtest_points", result.points)
     metadata: dict = {"dagster/row_count": len(result.metrics)}
@@ -128,11 +141,14 @@ def forecast_backtest(context: AssetExecutionContext, warehouse: WarehouseResour
           ITEMS_INPUT, AssetKey(["staging", "stg_inventory__snapshots"])],
     group_name="forecast",
     kinds={"duckdb"},
+    owners=OWNERS,
+    code_version=CODE_VERSION,
+    pool=WAREHOUSE_POOL,
     description="Safety stock (σ from the backtested error), reorder point, order-up-to and suggested order "
                 "per item × location (DESIGN §6).",
 )
 def replenishment(warehouse: WarehouseResource) -> MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
+    with retry_when_warehouse_locked(), warehouse.connect(read_only=True) as con:
         weekly_forecast = con.execute("select * from forecast.demand_weekly").df()
         backtest_points = con.execute(
             "select * from forecast.backtest_points where method = ?", [MODEL]
@@ -149,7 +165,7 @@ def replenishment(warehouse: WarehouseResource) -> MaterializeResult:
             [as_of_date],
         ).df()
     targets = replenishment_targets(weekly_forecast, items, inventory_position, backtest_points, as_of_date)
-    with warehouse.connect() as con:
+    with retry_when_warehouse_locked(), warehouse.connect() as con:
         replace_table(con, "forecast.replenishment_targets", targets)
     bases = targets["sigma_basis"].value_counts().to_dict()
     return MaterializeResult(metadata={"dagster/row_count": len(targets), "as_of_date": str(as_of_date),

@@ -10,7 +10,8 @@
   does not run after a failure) and `expectations_warnings`.
 - `ops/misplaced_landing_files` records files that fit no entity; `ops/column_provenance` loads
   provenance.json.
-- `landing_sensor` starts the main job when new files have landed.
+- `landing_sensor` starts the main job when new files have landed (files the warehouse has
+  registered already start nothing).
 """
 
 
@@ -19,6 +20,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+import duckdb
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -55,8 +57,10 @@ from ingestion.loader import (
     record_misplaced_files,
     scan_landing,
 )
+from orchestration.lib.code_version import source_version
 from orchestration.lib.landing_watch import landing_arrivals, partition_range_tags
-from orchestration.resources import RunFolders, WarehouseResource
+from orchestration.lib.retries import retry_when_warehouse_locked
+from orchestration.resources import WAREHOUSE_POOL, RunFolders, WarehouseResource
 
 EXTRACT_DATES = "extract_date"
 extract_date_partitions = DynamicPartitionsDefinition(name=EXTRACT_DATES)
@@ -64,6 +68,8 @@ extract_date_partitions = DynamicPartitionsDefinition(name=EXTRACT_DATES)
 SENSOR_SETTLE_SECONDS = 30
 MAIN_JOB = "retailops_main"
 MASTER_DATA_PRIORITY = 10
+# The landing contract and the loader are data engineering's; so are the files' lineage and checks.
+OWNERS = ["team:data-engineering"]
 
 
 def landing_key(entity: Entity) -> AssetKey:
@@ -88,6 +94,7 @@ landing_specs = [
         description=f"{entity.description} Files at landing/{entity.path}/<extract_date>/.",
         group_name="landing",
         kinds={"csv", "parquet"},
+        owners=OWNERS,
     )
     for entity in ENTITIES
 ]
@@ -121,6 +128,9 @@ def _raw_asset(entity: Entity) -> AssetsDefinition:
         backfill_policy=BackfillPolicy.single_run(),
         group_name="raw",
         kinds={"duckdb"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        code_version=source_version("ingestion"),
         description=(f"Landed extracts of {entity.path}, typed per the landing contract, one transaction per "
                      "file; failing rows in ops.quarantine."),
     )
@@ -128,7 +138,8 @@ def _raw_asset(entity: Entity) -> AssetsDefinition:
               folders: RunFolders) -> MaterializeResult:
         dates = list(context.partition_keys) if context.has_partition_key or context.has_partition_key_range else None
         load_id = context.run_id or uuid.uuid4().hex
-        with warehouse.connect() as con:
+        # Idempotent (ops.file_registry): a retry after the lock was busy loads each file once.
+        with retry_when_warehouse_locked(), warehouse.connect() as con:
             result = load_entity(con, Path(folders.landing_dir), entity, load_id, dates,
                                  settle_seconds=config.settle_seconds)
         for outcome in result.outcomes:
@@ -154,13 +165,16 @@ with warnings.catch_warnings():
     deps=[landing_key(entity) for entity in ENTITIES],
     group_name="raw",
     kinds={"duckdb"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    code_version=source_version("ingestion"),
     description="Files in the landing folder that fit no entity or date folder: rejected, recorded in "
                 "ops.file_registry with the reason. Files still being written are listed, not read.",
 )
 def misplaced_landing_files(context: AssetExecutionContext, warehouse: WarehouseResource,
                             folders: RunFolders) -> MaterializeResult:
     landing_dir = Path(folders.landing_dir)
-    with warehouse.connect() as con:
+    with retry_when_warehouse_locked(), warehouse.connect() as con:
         outcomes = record_misplaced_files(con, landing_dir, context.run_id)
     for outcome in outcomes:
         context.log.warning(f"{outcome.file}: rejected: {outcome.reason}")
@@ -177,10 +191,13 @@ def misplaced_landing_files(context: AssetExecutionContext, warehouse: Warehouse
     deps=[landing_key(entity) for entity in ENTITIES],
     group_name="raw",
     kinds={"duckdb"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    code_version=source_version("ingestion"),
     description="Which landed columns are observed, derived by an adapter's documented rule, or synthetic.",
 )
 def column_provenance(warehouse: WarehouseResource, folders: RunFolders) -> MaterializeResult:
-    with warehouse.connect() as con:
+    with retry_when_warehouse_locked(), warehouse.connect() as con:
         rows = load_provenance(con, Path(folders.landing_dir))
     return MaterializeResult(metadata={"columns_described": rows})
 
@@ -190,10 +207,11 @@ def _conservation_check(entity: Entity):
         asset=raw_key(entity),
         name="rows_conserved",
         blocking=True,
+        pool=WAREHOUSE_POOL,
         description="For every accepted file: rows in the file = rows in raw + rows in ops.quarantine.",
     )
     def _check(warehouse: WarehouseResource) -> AssetCheckResult:
-        with warehouse.connect(read_only=True) as con:
+        with retry_when_warehouse_locked(), warehouse.connect(read_only=True) as con:
             report = conservation_report(con, entity)
         return AssetCheckResult(
             passed=report.holds,
@@ -213,6 +231,7 @@ def _conservation_check(entity: Entity):
 def _expectation_checks(entity: Entity):
     @multi_asset_check(
         name=f"{entity.name}_expectations",
+        pool=WAREHOUSE_POOL,
         specs=[
             AssetCheckSpec("expectations_critical", asset=raw_key(entity), blocking=True,
                            description="Great Expectations, critical: the loader's promises (required values, "
@@ -225,7 +244,7 @@ def _expectation_checks(entity: Entity):
         from expectations.runner import run_suite, to_asset_check_results
         from expectations.suites import SUITES
 
-        with warehouse.connect(read_only=True) as con:
+        with retry_when_warehouse_locked(), warehouse.connect(read_only=True) as con:
             # The rows this run loaded: files loaded earlier were validated by their own run.
             result = run_suite(con, SUITES[entity.path], load_id=context.run.run_id)
         yield from to_asset_check_results(raw_key(entity), result)
@@ -242,16 +261,28 @@ ingestion_checks = [
 @sensor(
     job_name=MAIN_JOB,
     minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.STOPPED,
+    # On from the start under `retailops ui`, so files dropped into the landing folder are built
+    # (docs/decisions/0006-dagster-deployment.md). It never runs outside the daemon.
+    default_status=DefaultSensorStatus.RUNNING,
     description="Starts the main job when new files have landed (and stopped changing), covering every "
-                "extract date: the loader skips what it has already loaded.",
+                "extract date: the loader skips what it has already loaded. Files the warehouse has "
+                "already registered (loaded by `retailops run`, say) start nothing.",
 )
-def landing_sensor(context: SensorEvaluationContext, folders: RunFolders):
-    arrivals = landing_arrivals(Path(folders.landing_dir), context.cursor, time.time(), SENSOR_SETTLE_SECONDS)
+def landing_sensor(context: SensorEvaluationContext, folders: RunFolders, warehouse: WarehouseResource):
+    landing_dir = Path(folders.landing_dir)
+    arrivals = landing_arrivals(landing_dir, context.cursor, time.time(), SENSOR_SETTLE_SECONDS)
     if not arrivals.new_files:
         return SkipReason("no new files in the landing folder")
     if not arrivals.ready:
         return SkipReason(f"{len(arrivals.settling)} new files still changing, e.g. {arrivals.settling[0]}")
+    try:
+        registered = _registered_files(Path(warehouse.path))
+    except duckdb.Error:  # a run is writing it: look again at the next tick, cursor unmoved
+        return SkipReason("the warehouse is being written; will look at the new files again")
+    unloaded = [name for name in arrivals.new_files if _file_signature(landing_dir, name) not in registered]
+    if not unloaded:
+        return SensorResult(skip_reason=f"{len(arrivals.new_files)} new files, all loaded already",
+                            cursor=arrivals.cursor)
     existing = context.instance.get_dynamic_partitions(EXTRACT_DATES)
     added = [d for d in arrivals.new_extract_dates if d not in existing]
     return SensorResult(
@@ -260,6 +291,11 @@ def landing_sensor(context: SensorEvaluationContext, folders: RunFolders):
         dynamic_partitions_requests=[extract_date_partitions.build_add_request(added)] if added else [],
         cursor=arrivals.cursor,
     )
+
+
+def _file_signature(landing_dir: Path, relative_path: str) -> tuple[str, int, int]:
+    stat = (landing_dir / relative_path).stat()
+    return relative_path, stat.st_size, stat.st_mtime_ns
 
 
 def register_extract_dates(instance, landing_dir: Path, warehouse: Path | None = None) -> dict[str, str]:
@@ -288,8 +324,6 @@ def register_extract_dates(instance, landing_dir: Path, warehouse: Path | None =
 
 
 def _registered_files(warehouse: Path | None) -> set[tuple[str, int, int]]:
-    import duckdb
-
     if warehouse is None or not warehouse.exists():
         return set()
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -304,8 +338,6 @@ def _registered_files(warehouse: Path | None) -> set[tuple[str, int, int]]:
 
 def ingestion_summary(warehouse: Path, load_id: str, shown: int = 10) -> list[str]:
     """Lines for `retailops run`: what this load did with each file, rejected files with their reasons."""
-    import duckdb
-
     with duckdb.connect(str(warehouse), read_only=True) as con:
         counts = dict(con.execute(
             "select outcome, count(*) from ops.file_registry where load_id = ? group by 1", [load_id]).fetchall())

@@ -8,6 +8,12 @@ from pathlib import Path
 import duckdb
 from dagster import ConfigurableResource
 
+# Every step that opens the warehouse file is in this Dagster concurrency pool. The instance's
+# dagster.yaml gives an unconfigured pool one slot, so steps of different runs (a schedule's, a
+# sensor's, `retailops run`'s) never meet on DuckDB's one-writer lock; readers too, as DuckDB
+# refuses a read-only open while another process writes.
+WAREHOUSE_POOL = "duckdb_writer"
+
 
 class WarehouseResource(ConfigurableResource):
     """The DuckDB warehouse file. One writer at a time: every connection is closed after use."""

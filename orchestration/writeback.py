@@ -1,14 +1,14 @@
 """Writeback to the ERP as its own jobs: daily replenishment targets, uplift when promotions are approved.
 
 The logic lives in `writeback/` (plain Python); this module wires it into Dagster: the writeback
-asset, three jobs (both families for `retailops run`, and one per family with its own schedule),
-a sensor on newly approved promotions, and a run-failure alert. Every setting reaches the
+asset, three jobs (both families for `retailops run`, and one per family with its own schedule)
+and a sensor on newly approved promotions; failed runs are alerted by orchestration/alerts.py,
+for every job. Every setting reaches the
 resources through `EnvVar`, so no value — least of all the ERP DSN — is stored in run config.
 """
 
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import (
@@ -21,7 +21,6 @@ from dagster import (
     DefaultSensorStatus,
     EnvVar,
     MaterializeResult,
-    RunFailureSensorContext,
     RunRequest,
     ScheduleDefinition,
     SensorEvaluationContext,
@@ -30,18 +29,16 @@ from dagster import (
     asset,
     define_asset_job,
     in_process_executor,
-    run_failure_sensor,
     sensor,
 )
 
+from orchestration.lib.code_version import source_version
 from orchestration.lib.paths import PROJECT_ROOT
-from orchestration.resources import RunFolders, WarehouseResource
-from writeback.alerts import RunFailureAlert, deliver_alert
+from orchestration.lib.retries import retry_when_warehouse_locked
+from orchestration.resources import WAREHOUSE_POOL, RunFolders, WarehouseResource
 from writeback.changes import FAMILIES, approved_promotions_fingerprint
 from writeback.engine import run_writeback
 from writeback.settings import (
-    ENV_ALERT_LOG,
-    ENV_ALERT_WEBHOOK,
     ENV_ERP_DSN,
     ENV_ERP_SCHEMA,
     ENV_MAX_CHANGE_AT_COST,
@@ -74,22 +71,11 @@ class ErpTargetResource(ConfigurableResource):
         )
 
 
-class AlertResource(ConfigurableResource):
-    """Where run-failure alerts go: a log file always, a webhook when its URL is set."""
-
-    log_path: str
-    webhook_url: str
-
-
 def erp_target_resource() -> ErpTargetResource:
     return ErpTargetResource(
         target=EnvVar(ENV_TARGET), dsn=EnvVar(ENV_ERP_DSN), erp_schema=EnvVar(ENV_ERP_SCHEMA),
         max_change_pct=EnvVar(ENV_MAX_CHANGE_PCT), max_change_at_cost=EnvVar(ENV_MAX_CHANGE_AT_COST),
     )
-
-
-def alert_resource() -> AlertResource:
-    return AlertResource(log_path=EnvVar(ENV_ALERT_LOG), webhook_url=EnvVar(ENV_ALERT_WEBHOOK))
 
 
 def export_writeback_defaults() -> None:
@@ -113,6 +99,10 @@ class WritebackConfig(Config):
     ],
     group_name="writeback",
     kinds={"csv", "postgres"},
+    # Demand planning decides what the ERP receives (thresholds, reviews, rollbacks).
+    owners=["team:planning"],
+    code_version=source_version("writeback"),
+    pool=WAREHOUSE_POOL,
     description=(
         "Uplift and replenishment targets sent to the ERP — CSV files with a manifest in outbound/, or ERP "
         "staging tables in PostgreSQL — exactly once, changes beyond the thresholds held for review."
@@ -123,10 +113,12 @@ def erp_outbound_files(
     erp: ErpTargetResource,
 ) -> MaterializeResult:
     settings = erp.settings(warehouse.path, folders.outbound_dir)
-    result = run_writeback(
-        settings, config.families, run_id=context.run.run_id, by=f"dagster:{context.job_name}",
-        log=lambda message: context.log.info(redact(message, settings.dsn)),
-    )
+    # Exactly once (writeback.batches): a retry after the lock was busy sends nothing twice.
+    with retry_when_warehouse_locked():
+        result = run_writeback(
+            settings, config.families, run_id=context.run.run_id, by=f"dagster:{context.job_name}",
+            log=lambda message: context.log.info(redact(message, settings.dsn)),
+        )
     metadata = {
         "destination": result.destination,
         "families": ", ".join(result.families),
@@ -193,29 +185,13 @@ def approved_promotions_sensor(context: SensorEvaluationContext, warehouse: Ware
     return approved_promotions_request(warehouse.path, context.cursor)
 
 
-@run_failure_sensor(
-    name="retailops_run_failure_alert", default_status=DefaultSensorStatus.RUNNING,
-    description="Appends every failed run to the alert log and posts it to the webhook if one is set.",
-)
-def run_failure_alert(context: RunFailureSensorContext, alerts: AlertResource, erp: ErpTargetResource) -> None:
-    failed_steps = tuple(event.step_key for event in context.get_step_failure_events() if event.step_key)
-    alert = RunFailureAlert(
-        job_name=context.dagster_run.job_name,
-        run_id=context.dagster_run.run_id,
-        failed_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        message=redact(context.failure_event.message or "", erp.dsn),
-        failed_steps=failed_steps,
-    )
-    deliver_alert(alert, Path(alerts.log_path), alerts.webhook_url)
-
-
 writeback_jobs = [writeback_job, replenishment_writeback_job, uplift_writeback_job]
 writeback_schedules = [replenishment_writeback_schedule, uplift_writeback_schedule]
-writeback_sensors = [approved_promotions_sensor, run_failure_alert]
+writeback_sensors = [approved_promotions_sensor]
 
 
 def writeback_resources() -> dict:
-    return {"erp": erp_target_resource(), "alerts": alert_resource()}
+    return {"erp": erp_target_resource()}
 
 
 def execute_writeback_job(instance, job_name: str = "retailops_writeback") -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,19 +125,63 @@ def test_sensor_asks_for_one_main_job_run_over_the_new_partitions(landing: Path)
     from dagster import DagsterInstance, SkipReason, build_sensor_context
 
     from orchestration.ingestion import landing_sensor
-    from orchestration.resources import RunFolders
+    from orchestration.resources import RunFolders, WarehouseResource
 
     for path in landing.rglob("*.csv"):
         _age(path, 600)
-    folders = RunFolders(landing_dir=str(landing), outbound_dir=str(landing.parent / "out"))
+    resources = {
+        "folders": RunFolders(landing_dir=str(landing), outbound_dir=str(landing.parent / "out")),
+        "warehouse": WarehouseResource(path=str(landing.parent / "not_built_yet.duckdb")),
+    }
     with DagsterInstance.ephemeral() as instance:
-        context = build_sensor_context(instance=instance, resources={"folders": folders})
+        context = build_sensor_context(instance=instance, resources=resources)
         result = landing_sensor(context)
         assert [r.job_name for r in result.run_requests] == ["retailops_main"]
         assert result.run_requests[0].tags[PARTITION_RANGE_START_TAG] == "2024-01-01"
         assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["2024-01-01"]]
-        context = build_sensor_context(instance=instance, resources={"folders": folders}, cursor=result.cursor)
+        context = build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
         assert isinstance(landing_sensor(context), SkipReason)
+
+
+def test_sensor_starts_nothing_for_files_the_warehouse_has_loaded(landing: Path) -> None:
+    """`make run` then `make ui`: the sensor's first look finds every file registered, and runs nothing."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from ingestion.loader import load_entity
+    from orchestration.ingestion import landing_sensor
+    from orchestration.resources import RunFolders, WarehouseResource
+
+    for path in landing.rglob("*.csv"):
+        _age(path, 600)
+    warehouse = landing.parent / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        for entity in ENTITIES:
+            if entity.path in ("erp/items", "erp/locations"):
+                load_entity(con, landing, entity, "earlier-run", None)
+    resources = {
+        "folders": RunFolders(landing_dir=str(landing), outbound_dir=str(landing.parent / "out")),
+        "warehouse": WarehouseResource(path=str(warehouse)),
+    }
+    with DagsterInstance.ephemeral() as instance:
+        result = landing_sensor(build_sensor_context(instance=instance, resources=resources))
+        assert not result.run_requests and "2 new files, all loaded already" in result.skip_reason.skip_message
+        assert result.cursor  # the files count as seen
+        fresh = write(landing / "pos" / "sales" / "2024-01-03" / "sales.csv", EARLIER_SALES)
+        _age(fresh, 600)
+        later = landing_sensor(build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+        assert [r.job_name for r in later.run_requests] == ["retailops_main"]
+        # While a run writes the warehouse the sensor waits, its cursor unmoved.
+        with duckdb.connect(str(warehouse)):
+            code = ("import sys, time\nfrom dagster import DagsterInstance, build_sensor_context\n"
+                    "from orchestration.ingestion import landing_sensor\n"
+                    "from orchestration.resources import RunFolders, WarehouseResource\n"
+                    "res = {'folders': RunFolders(landing_dir=sys.argv[1], outbound_dir=sys.argv[1]),\n"
+                    "       'warehouse': WarehouseResource(path=sys.argv[2])}\n"
+                    "with DagsterInstance.ephemeral() as i:\n"
+                    "    print(landing_sensor(build_sensor_context(instance=i, resources=res, cursor=sys.argv[3])))\n")
+            out = subprocess.run([sys.executable, "-c", code, str(landing), str(warehouse), result.cursor],
+                                 capture_output=True, text=True, check=True)
+        assert "the warehouse is being written" in out.stdout
 
 
 def test_cli_adapts_freshretailnet(tmp_path: Path, capsys) -> None:

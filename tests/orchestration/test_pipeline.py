@@ -57,6 +57,49 @@ def test_summary_counts_match_the_warehouse(seeded_run) -> None:
     assert not list(paths.warehouse.parent.glob(".*.building"))
 
 
+def test_the_run_is_recorded_in_the_installed_instance_with_table_metadata(seeded_run) -> None:
+    """`retailops run` records its runs in $DAGSTER_HOME's instance (the one the UI reads), with the
+    row counts, columns as built and key figures the asset catalog shows."""
+    from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    paths, _, con = seeded_run
+    home = paths.warehouse.parent.parent / "dagster_home"
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)  # the project's dagster.yaml
+        runs = sorted((run.job_name, run.status) for run in instance.get_runs())
+        assert runs == [("retailops_main", DagsterRunStatus.SUCCESS), ("retailops_writeback", DagsterRunStatus.SUCCESS)]
+
+        def metadata(*key: str) -> dict:
+            event = instance.get_latest_materialization_event(AssetKey(list(key)))
+            return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+
+        def one(sql: str):
+            return con.execute(sql).fetchone()[0]
+
+        summary = metadata("marts", "fct_promotion_summary")
+        assert summary["dagster/row_count"] == one("select count(*) from marts.fct_promotion_summary")
+        # The summary's key figure against the sum over the per-line mart it rolls up.
+        lines_margin = one("select sum(incremental_gross_margin) from marts.fct_promotion_profitability")
+        assert summary["incremental_gross_margin"] == pytest.approx(float(lines_margin), abs=1e-3)
+        # Columns as built: for a contracted mart, the contract's types in its order, with dbt's descriptions.
+        from orchestration.definitions import defs
+
+        declared = defs.resolve_asset_graph().get(AssetKey(["marts", "fct_promotion_summary"])).metadata
+        declared = [(c.name, c.type, c.description) for c in declared["dagster/column_schema"].columns]
+        built = [(c.name, c.type, c.description) for c in summary["dagster/column_schema"].columns]
+        assert built == declared and ("roi", "double") in [(name, kind) for name, kind, _ in built]
+        assert metadata("intermediate", "int_demand_weekly")["dagster/row_count"] == one(
+            "select count(*) from intermediate.int_demand_weekly")
+        staging = metadata("staging", "stg_pos__sales")  # a view: columns, but not counted
+        assert "dagster/row_count" not in staging
+        # Its YAML declares no types; the warehouse knows them.
+        assert {c.name: c.type for c in staging["dagster/column_schema"].columns}["business_date"] == "date"
+        assert 0 < metadata("forecast", "backtest_metrics")["model_promoted_wape"] < 1
+        pool = instance.event_log_storage.get_concurrency_info("duckdb_writer")
+        assert pool.slot_count == 1 and not pool.claimed_slots  # every step took and gave back the slot
+
+
 def test_sell_through_matches_pandas_recomputation(seeded_run) -> None:
     _, _, con = seeded_run
     sales = _read_entity(SEEDS_DIR, "pos/sales")

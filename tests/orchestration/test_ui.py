@@ -44,7 +44,10 @@ def _asset_graph(port: int, deadline: float) -> dict[str, set[str]]:
 
 def test_ui_serves_the_whole_lineage(tmp_path: Path) -> None:
     port = _free_port()
-    env = dict(os.environ, DAGSTER_HOME=str(tmp_path), RETAILOPS_WAREHOUSE=str(tmp_path / "w.duckdb"))
+    # An empty landing folder: the landing sensor, on from the start, finds nothing to build.
+    (tmp_path / "landing").mkdir()
+    env = dict(os.environ, DAGSTER_HOME=str(tmp_path), RETAILOPS_WAREHOUSE=str(tmp_path / "w.duckdb"),
+               RETAILOPS_LANDING_DIR=str(tmp_path / "landing"))
     retailops = Path(sys.executable).with_name("retailops")
     process = subprocess.Popen(
         [str(retailops), "ui", "--port", str(port)], env=env, start_new_session=True,

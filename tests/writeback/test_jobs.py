@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.lib.alerts import RunFailureAlert, deliver_alert
 from tests.writeback.conftest import ALL_FAMILIES, Harness, make_settings
 from tests.writeback.helpers import (
     AS_OF,
@@ -24,7 +25,6 @@ from tests.writeback.helpers import (
     table_rows,
     write_forecast,
 )
-from writeback.alerts import RunFailureAlert, deliver_alert
 from writeback.engine import run_writeback
 from writeback.settings import (
     ENV_ALERT_LOG,
@@ -153,8 +153,8 @@ def test_alert_goes_to_the_log_and_the_webhook_without_the_token(tmp_path: Path)
 def test_failed_writeback_run_raises_an_alert(files_env: Path, monkeypatch) -> None:
     from dagster import DagsterInstance, build_run_status_sensor_context
 
+    from orchestration.alerts import run_failure_alert
     from orchestration.definitions import defs
-    from orchestration.writeback import run_failure_alert
 
     monkeypatch.setenv(ENV_MAX_CHANGE_PCT, "lots")
     with DagsterInstance.ephemeral() as instance:

@@ -88,9 +88,9 @@ def test_password_appears_in_no_log_table_or_file(
 ) -> None:
     from dagster import DagsterInstance, build_run_status_sensor_context
 
+    from orchestration.alerts import run_failure_alert
     from orchestration.cli import main
     from orchestration.definitions import defs
-    from orchestration.writeback import run_failure_alert
 
     password = f"pw-{uuid.uuid4().hex}"
     warehouse = tmp_path / "warehouse.duckdb"
