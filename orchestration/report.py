@@ -12,10 +12,12 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from orchestration.bi import BiSnapshotResource, bi_marts_snapshot
 from orchestration.lib.bi_snapshot import current_snapshot
+from orchestration.lib.code_version import source_version
 from orchestration.lib.report import REPORT_FILE, load_report_data, render_report, write_report
 from orchestration.lib.report.data import REQUIRED_MARTS, margin_ranking
 from orchestration.lib.report.page import PROMOTIONS_PER_END
-from orchestration.resources import WarehouseResource
+from orchestration.lib.retries import retry_when_warehouse_locked
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 REPORT_KEY = AssetKey(["bi", "promotion_and_stock_report"])
 
@@ -29,6 +31,9 @@ REPORT_KEY = AssetKey(["bi", "promotion_and_stock_report"])
     ],
     group_name="bi",
     kinds={"html"},
+    owners=["team:finance", "team:planning"],
+    code_version=source_version("orchestration.report", "orchestration.lib.report"),
+    pool=WAREHOUSE_POOL,
     description=(
         "Promotion results (actual against baseline, incremental margin and ROI rankings) and stock "
         "exposure (stock-out risk and excess by category and location, latest snapshot date) as one "
@@ -42,7 +47,7 @@ def promotion_and_stock_report(
     version = current_snapshot(folder)
     if version is None:
         raise RuntimeError(f"no BI snapshot in {folder}: bi/marts_snapshot must run first")
-    with duckdb.connect() as con:
+    with retry_when_warehouse_locked(), duckdb.connect() as con:
         con.execute(f"attach '{_sql_path(version.duckdb_file)}' as bi_snapshot (read_only)")
         con.execute(f"attach '{_sql_path(Path(warehouse.path))}' as warehouse (read_only)")
         data = load_report_data(
