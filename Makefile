@@ -7,6 +7,9 @@ BATF_LANDING ?= landing/batf
 FRN_DIR ?= ../shared/data/freshretailnet_50k
 FRN_LANDING ?= landing/freshretailnet
 PYTEST_ARGS ?=
+# Test processes: most tests use one core, so two workers halve the suite's time on 2 cores.
+# --dist loadfile keeps a module's tests on one worker, so its module-scoped builds run once.
+PYTEST_WORKERS ?= 2
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -27,7 +30,7 @@ run: setup
 
 ## make test: the whole test suite (pytest's "no tests collected", exit 5, counts as a pass)
 test: setup
-	$(VENV)/bin/pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 ## make run-real: Breakfast at the Frat from BATF_DIR, adapted into BATF_LANDING, then the main job
 run-real: setup

@@ -18,3 +18,4 @@ def dbt_manifest() -> Path:
     from orchestration.lib.dbt_manifest import parse_dbt_project
 
     return parse_dbt_project()
+

@@ -64,8 +64,14 @@ def erp_schema(pg_admin) -> Iterator[str]:
 
     schema = f"erp_staging_t{uuid.uuid4().hex[:10]}"
     (database,) = pg_admin.execute("select current_database()").fetchone()
-    for statement in role_grants_sql(schema, PG_WRITER_ROLE, database):
-        pg_admin.execute(statement)
+    # Test processes run side by side (make test: pytest -n 2): concurrent GRANT/REVOKE on the
+    # same database or role fails with "tuple concurrently updated", so they take turns.
+    pg_admin.execute("select pg_advisory_lock(20261203)")
+    try:
+        for statement in role_grants_sql(schema, PG_WRITER_ROLE, database):
+            pg_admin.execute(statement)
+    finally:
+        pg_admin.execute("select pg_advisory_unlock(20261203)")
     yield schema
     pg_admin.execute(f"drop schema if exists {schema} cascade")
 
