@@ -32,8 +32,9 @@ class ForecastConfig:
     # --- the level: exponentially weighted mean of recent non-promoted weeks -----------------
     # 0.25 gives the last 7 non-promoted weeks 87% of the weight. Faster levels forecast
     # ordinary weeks a little better and promoted weeks worse, slower ones the reverse
-    # (backtest on Breakfast at the Frat: alpha 0.2 / 0.25 / 0.3 → non-promoted WAPE
-    # 0.313 / 0.310 / 0.309, promoted 0.316 / 0.317 / 0.319 on the 300-series sample).
+    # (backtest on Breakfast at the Frat, 300-series sample, Prophet refitted every 13 origins:
+    # alpha 0.2 / 0.25 / 0.3 → non-promoted WAPE 0.313 / 0.310 / 0.309, promoted 0.316 / 0.317 /
+    # 0.319; all series with the defaults: docs/benchmarks.md).
     level_alpha: float = 0.25
     # --- pooled promotion effects ------------------------------------------------------------
     # Ridge penalty pulling an item's effect towards its category's (and the category's towards
@@ -46,7 +47,7 @@ class ForecastConfig:
     min_promoted_weeks: int = 10
     # --- the Prophet member ------------------------------------------------------------------
     # Share of Prophet's forecast in promoted weeks; the pooled model has the rest, and all of
-    # the non-promoted weeks, where Prophet alone was 40% worse than the recent level.
+    # the non-promoted weeks, where Prophet alone was 77% worse than the recent level (docs/benchmarks.md).
     prophet_weight: float = 0.25
     # Gates for fitting Prophet at all; a series failing them is forecast by the pooled model
     # alone and flagged in forecast.series_fit_log.
@@ -66,8 +67,9 @@ class ForecastConfig:
     backtest_horizon_weeks: int = 4
     # Prophet is refitted every this many origins in the backtest (the pooled model at every
     # origin); between refits its forecast comes from the last fit, as a job refitting Prophet
-    # half-yearly would use it. With 26 origins: one fit per series. On the 300-series sample,
-    # refitting every 13 origins instead (twice the Prophet time) moved promoted WAPE 0.319 → 0.317.
+    # half-yearly would use it. With 26 origins: one fit per series. On the 300-series sample
+    # (an exploration run), refitting every 13 origins instead (twice the Prophet time) moved
+    # promoted WAPE by 0.002.
     backtest_prophet_refit_weeks: int = 26
     # Weeks of non-promoted history averaged by the mean benchmarks.
     benchmark_recent_weeks: int = 8

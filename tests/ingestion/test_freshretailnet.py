@@ -1,4 +1,4 @@
-"""FreshRetailNet adapter: derived values checked by hand on a tiny daily file; the real data when present."""
+"""FreshRetailNet adapter: derived values checked by hand on a tiny daily file (real data: test_real_data_ingestion)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from ingestion.adapters.freshretailnet import DAILY_FILE, adapt_freshretailnet, 
 from ingestion.contract import ENTITIES
 from ingestion.loader import conservation_report, load_entity
 
-REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "freshretailnet_50k"
 FIRST_DAY = date(2024, 3, 28)
 
 
