@@ -149,15 +149,18 @@ def read_proposals(con: duckdb.DuckDBPyConnection, families: Sequence[str]) -> F
                            without_value)
     if "promotion_uplift" in families:
         # Only promotions still approved in the ERP extract: an unapproved one gets no uplift written.
+        # The value takes effect on the promotion's own start date, as the ERP knows it: the
+        # forecast's start_date is the first day of its first forecast week, which two short
+        # promotions in one week share (FreshRetailNet's daily promotions).
         frame = con.execute(
-            """select u.promotion_id, u.item_id, u.location_id, u.start_date as effective_date, u.end_date,
+            """select u.promotion_id, u.item_id, u.location_id, p.start_date as effective_date, p.end_date,
                       i.unit_cost::double as unit_cost, u.model_version, u.uplift_units
                from forecast.promotion_uplift u
+               join staging.stg_erp__promotions p
+                 on p.promotion_id = u.promotion_id and p.item_id = u.item_id and p.location_id = u.location_id
                left join marts.dim_item i on i.item_id = u.item_id
-               where exists (select 1 from staging.stg_erp__promotions p
-                             where p.promotion_id = u.promotion_id and p.item_id = u.item_id
-                               and p.location_id = u.location_id and p.is_approved)
-               order by u.item_id, u.location_id, u.start_date, u.promotion_id"""
+               where p.is_approved
+               order by u.item_id, u.location_id, p.start_date, u.promotion_id"""
         )
         proposals += _long(frame, "forecast.promotion_uplift", (UPLIFT_TYPE,), _uplift_label, without_value)
     _check_unique(proposals)

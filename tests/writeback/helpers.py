@@ -70,12 +70,12 @@ def write_forecast(warehouse: Path, targets=None, uplift=None, as_of: date = AS_
         con.execute("create or replace table marts.dim_item (item_id varchar, unit_cost decimal(18,4))")
         con.executemany("insert into marts.dim_item values (?, ?)", list(UNIT_COST.items()))
         con.execute(
-            """create or replace table staging.stg_erp__promotions
-               (promotion_id varchar, item_id varchar, location_id varchar, is_approved boolean)"""
+            """create or replace table staging.stg_erp__promotions (promotion_id varchar, item_id varchar,
+               location_id varchar, start_date date, end_date date, is_approved boolean)"""
         )
         if uplift:
-            con.executemany("insert into staging.stg_erp__promotions values (?, ?, ?, true)",
-                            [(p, i, loc) for p, i, loc, *_ in uplift])
+            con.executemany("insert into staging.stg_erp__promotions values (?, ?, ?, ?, ?, true)",
+                            [(p, i, loc, s, e) for p, i, loc, s, e, _ in uplift])
         for relation, frame, schema in (("forecast.replenishment_targets", replenishment, REPLENISHMENT_TARGETS),
                                         ("forecast.promotion_uplift", promotions, PROMOTION_UPLIFT)):
             columns = ", ".join(f"{name} {sql_type}" for name, sql_type in schema.items())

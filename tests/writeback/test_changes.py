@@ -88,6 +88,22 @@ def test_two_promotions_on_one_business_key_are_an_error(tmp_path: Path) -> None
         read_proposals(con, ["promotion_uplift"])
 
 
+def test_uplift_takes_effect_on_the_promotions_own_start_date(tmp_path: Path) -> None:
+    """Two short promotions in one forecast week share the forecast's start_date (the week's first
+    day) but not their own: each is its own ERP key, effective on the day the ERP has it start."""
+    warehouse = tmp_path / "w.duckdb"
+    short = [("PA", "001", "L1", date(2025, 7, 5), date(2025, 7, 6), 3.0),
+             ("PB", "001", "L1", date(2025, 7, 8), date(2025, 7, 9), 4.0)]
+    write_forecast(warehouse, uplift=short)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update forecast.promotion_uplift set start_date = date '2025-07-03', end_date = date '2025-07-09'")
+        proposals = read_proposals(con, ["promotion_uplift"]).values
+    assert sorted((p.key, p.value) for p in proposals) == [
+        (("001", "L1", "uplift_units", date(2025, 7, 5)), 3.0),
+        (("001", "L1", "uplift_units", date(2025, 7, 8)), 4.0),
+    ]
+
+
 def test_judge_change_by_hand() -> None:
     # 40 -> 70: |30| / 40 = 75 % > 50 %; at cost 30 x 2.00 = 60 <= 500.
     assert judge_change(70.0, 40.0, 2.0, LIMITS) == (75.0, 60.0, "change 75.0% > 50%")
