@@ -194,104 +194,285 @@ def replenishment_targets(
     """forecast.replenishment_targets: one row per item × location of `weekly_forecast`.
 
     `weekly_forecast` is forecast.demand_weekly (its predicted_units already carry the uplift
-    of approved promotions); `items` the item master (lead_time_std_days optional, NULL = 0;
-    pack_size NULL = 1; moq NULL = 0); `inventory_position` holds item_id, location_id,
-    inventory_position_units (a series without one gets NULL position and NULL order);
-    `backtest_points` the shipped model's rows of forecast.backtest_points. A series with too
-    few backtest windows takes the median σ per forecast unit of its item's other stores
-    (basis 'item_relative'), or no forecast-error term at all (basis 'none').
+    of approved promotions; one row per series and week); `items` the item master
+    (lead_time_std_days optional, NULL = 0; pack_size NULL = 1; moq NULL = 0);
+    `inventory_position` holds item_id, location_id, inventory_position_units (a series without
+    one gets NULL position and NULL order); `backtest_points` the shipped model's rows of
+    forecast.backtest_points. A series with too few backtest windows takes the median σ per
+    forecast unit of its item's other stores (basis 'item_relative'), or no forecast-error term
+    at all (basis 'none').
+
+    Every step is an array operation over all series at once (rows are tagged with their
+    series' number and summed with np.bincount / grouped by it); it computes what
+    `forecast_over_days`, `protection_sigma`, `sigma_protection` … `suggested_order` compute
+    for one series, which tests/forecasting/test_replenishment_equivalence.py checks against
+    the per-series loop kept in tests/forecasting/replenishment_reference.py.
     """
     as_of = pd.Timestamp(as_of_date).date()
     z = z_value(service_level)
-    forecast = _require(weekly_forecast, "weekly_forecast", FORECAST_COLUMNS)
-    forecast["week_end_date"] = pd.to_datetime(forecast["week_end_date"]).dt.date
-    item_master = _item_master(items)
-    positions = _lookup(inventory_position, "inventory_position", "inventory_position_units")
-    points = _require(backtest_points, "backtest_points", BACKTEST_COLUMNS)
-    points_by_series = {key: rows for key, rows in points.groupby(["item_id", "location_id"], sort=False)}
-    empty_points = points.iloc[0:0]
+    optional = ("is_promoted",)
+    forecast = _require(weekly_forecast, "weekly_forecast", FORECAST_COLUMNS, optional, copy_all=False)
+    master = _item_master(items)
+    positions = _positions(inventory_position)
+    points = _require(backtest_points, "backtest_points", BACKTEST_COLUMNS, copy_all=False)
 
-    missing_items = sorted(set(forecast["item_id"].astype(str)) - set(item_master))
+    missing_items = sorted(set(pd.unique(forecast["item_id"])) - set(master.index))
     if missing_items:
         raise ValueError(
             f"items lacks item_id {missing_items[:5]} that the weekly forecast has; "
             "every forecast item needs its lead time, pack size and MOQ"
         )
 
-    rows = []
-    for (item_id, location_id), weeks in forecast.groupby(["item_id", "location_id"], sort=True):
-        item = item_master[str(item_id)]
-        key = (str(item_id), str(location_id))
-        weeks = weeks.sort_values("week_end_date")
-        ahead = weeks[weeks["week_end_date"] > as_of]
-        weekly_units = dict(zip(ahead["week_end_date"], ahead["predicted_units"].astype(float), strict=True))
-        # Past the last forecast week no promotion is known: continue at its baseline rate.
-        beyond = float(weeks["baseline_units"].iloc[-1])
-        lead_time = item["lead_time_days"]
-        period = protection_period_days(review_period_days, lead_time)
-        lead_time_units = forecast_over_days(weekly_units, as_of, lead_time, beyond)
-        protection_units = forecast_over_days(weekly_units, as_of, period, beyond)
-        promoted_ahead = _promoted_within(ahead, as_of, period)
-        error_sigma, basis, windows = protection_sigma(
-            points_by_series.get(key, empty_points), period, promoted_ahead, min_windows
-        )
-        rows.append(
-            {
-                "item_id": key[0],
-                "location_id": key[1],
-                "as_of_date": as_of,
-                "lead_time_days": lead_time,
-                "lead_time_std_days": item["lead_time_std_days"],
-                "review_period_days": review_period_days,
-                "protection_period_days": period,
-                "forecast_lead_time_units": lead_time_units,
-                "forecast_protection_units": protection_units,
-                "error_sigma": error_sigma,
-                "sigma_basis": basis,
-                "sigma_windows": windows,
-                "service_level": service_level,
-                "z_value": z,
-                "position": positions.get(key),
-                "pack_size": item["pack_size"],
-                "moq": item["moq"],
-                "method": weeks["method"].iloc[0],
-                "model_version": weeks["model_version"].iloc[0],
-            }
-        )
-    if not rows:
+    # Series = item × location in sorted order (as groupby(sort=True) would give them).
+    item_codes, item_uniques = pd.factorize(forecast["item_id"], sort=True)
+    location_codes, location_uniques = pd.factorize(forecast["location_id"], sort=True)
+    keyed = (item_codes >= 0) & (location_codes >= 0)  # a NULL id forms no series
+    n_locations = max(len(location_uniques), 1)
+    pair = item_codes.astype(np.int64) * n_locations + location_codes
+    series_pairs, row_series = _sorted_codes(pair[keyed])
+    n_series = len(series_pairs)
+    if n_series == 0:
         return conform(pd.DataFrame({c: [] for c in REPLENISHMENT_TARGETS}), REPLENISHMENT_TARGETS)
-    targets = pd.DataFrame(rows)
+    series_item = np.asarray(item_uniques)[series_pairs // n_locations]
+    series_location = np.asarray(location_uniques)[series_pairs % n_locations]
+
+    # Rows in series order, each series' weeks in date order (NaT last, as sort_values puts it).
+    week_end = pd.to_datetime(forecast["week_end_date"]).to_numpy("datetime64[D]")[keyed]
+    no_date = np.isnat(week_end)
+    day = np.where(no_date, 0, (week_end - np.datetime64(as_of, "D")).astype(np.int64))  # days after as_of
+    order = np.lexsort((np.where(no_date, np.iinfo(np.int64).max, day), row_series))
+    row_series, day, no_date = row_series[order], day[order], no_date[order]
+    rows = np.flatnonzero(keyed)[order]
+    predicted = forecast["predicted_units"].to_numpy(float)[rows]
+    baseline = forecast["baseline_units"].to_numpy(float)[rows]
+    first_row = np.flatnonzero(np.r_[True, row_series[1:] != row_series[:-1]])
+    last_row = np.r_[first_row[1:] - 1, len(row_series) - 1]
+
+    lead_time = master["lead_time_days"].reindex(series_item).to_numpy(np.int64)
+    lead_time_std = master["lead_time_std_days"].reindex(series_item).to_numpy(float)
+    pack_size = master["pack_size"].reindex(series_item).to_numpy(np.int64)
+    moq = master["moq"].reindex(series_item).to_numpy(np.int64)
+    if review_period_days < 0:
+        protection_period_days(review_period_days, int(lead_time[0]))  # raises, naming the first series
+    period = review_period_days + lead_time
+
+    # Forecast over the lead time and over P: week w covers days w−6 … w; the share inside
+    # days 1 … D after as_of counts, days past the last forecast week run at its baseline.
+    ahead = ~no_date & (day >= 1)
+    beyond = baseline[last_row]
+    lead_time_units = _forecast_over_days(row_series, day, predicted, ahead, lead_time, beyond, n_series)
+    protection_units = _forecast_over_days(row_series, day, predicted, ahead, period, beyond, n_series)
+
+    # Is an approved promotion live in any forecast week overlapping P?
+    if "is_promoted" in forecast.columns:
+        flagged = forecast["is_promoted"].fillna(False).astype(bool).to_numpy()[rows]
+    else:
+        flagged = predicted > baseline
+    live = ahead & (day - (DAYS_PER_WEEK - 1) <= period[row_series]) & flagged
+    promoted_ahead = np.bincount(row_series[live], minlength=n_series) > 0
+
+    error_sigma, basis, windows = _protection_sigmas(
+        points, item_uniques, location_uniques, n_locations, series_pairs, period, promoted_ahead, min_windows
+    )
+    targets = pd.DataFrame(
+        {
+            "item_id": series_item,
+            "location_id": series_location,
+            "forecast_protection_units": protection_units,
+            "error_sigma": error_sigma,
+            "sigma_basis": basis,
+        }
+    )
     _borrow_item_sigma(targets)
-    results = []
-    for row in targets.to_dict("records"):
-        period = row["protection_period_days"]
-        mean_daily = row["forecast_protection_units"] / period if period else 0.0
-        sigma = sigma_protection(row["error_sigma"], mean_daily, row["lead_time_std_days"])
-        safety = safety_stock(z, sigma)
-        up_to = order_up_to(row["forecast_protection_units"], safety)
-        position = None if row["position"] is None or pd.isna(row["position"]) else float(row["position"])
-        order = None if position is None else suggested_order(up_to, position, row["pack_size"], row["moq"])
-        results.append(
-            {
-                **{name: value for name, value in row.items() if name != "position"},
-                "sigma_protection_units": sigma,
-                "safety_stock_units": safety,
-                "reorder_point_units": reorder_point(row["forecast_lead_time_units"], safety),
-                "order_up_to_units": up_to,
-                "inventory_position_units": float("nan") if position is None else position,
-                "suggested_order_units": float("nan") if order is None else order,
-            }
-        )
-    return conform(pd.DataFrame(results), REPLENISHMENT_TARGETS)
+    error_sigma = targets["error_sigma"].to_numpy(float)
+
+    # σ_P, safety stock, reorder point, order-up-to (sigma_protection … order_up_to).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_daily = np.where(period != 0, protection_units / np.where(period != 0, period, 1), 0.0)
+    sigma = np.sqrt(error_sigma**2 + mean_daily**2 * lead_time_std**2)
+    safety = z * sigma
+    up_to = protection_units + safety
+    position = _series_values(positions, item_uniques, location_uniques, n_locations, series_pairs)
+    order_units = _suggested_orders(up_to, position, pack_size, moq)
+
+    result = pd.DataFrame(
+        {
+            "item_id": series_item,
+            "location_id": series_location,
+            "as_of_date": [as_of] * n_series,
+            "lead_time_days": lead_time,
+            "review_period_days": review_period_days,
+            "protection_period_days": period,
+            "forecast_lead_time_units": lead_time_units,
+            "forecast_protection_units": protection_units,
+            "sigma_protection_units": sigma,
+            "service_level": service_level,
+            "z_value": z,
+            "safety_stock_units": safety,
+            "reorder_point_units": lead_time_units + safety,
+            "order_up_to_units": up_to,
+            "inventory_position_units": position,
+            "pack_size": pack_size,
+            "moq": moq,
+            "suggested_order_units": order_units,
+            "method": forecast["method"].iloc[rows[first_row]].to_numpy(),
+            "model_version": forecast["model_version"].iloc[rows[first_row]].to_numpy(),
+            "sigma_basis": targets["sigma_basis"].to_numpy(),
+            "sigma_windows": windows,
+        }
+    )
+    return conform(result, REPLENISHMENT_TARGETS)
 
 
-def _promoted_within(ahead: pd.DataFrame, as_of: date, days: int) -> bool:
-    """Is an approved promotion live in any forecast week overlapping the `days` after `as_of`?"""
-    last_day = as_of + timedelta(days=days)
-    overlapping = ahead[(ahead["week_end_date"] - timedelta(days=DAYS_PER_WEEK - 1)) <= last_day]
-    if "is_promoted" in overlapping.columns:
-        return bool(overlapping["is_promoted"].fillna(False).astype(bool).any())
-    return bool((overlapping["predicted_units"] > overlapping["baseline_units"]).any())
+def _forecast_over_days(
+    row_series: np.ndarray,
+    day: np.ndarray,
+    units: np.ndarray,
+    ahead: np.ndarray,
+    days: np.ndarray,
+    beyond: np.ndarray,
+    n_series: int,
+) -> np.ndarray:
+    """`forecast_over_days` for every series at once.
+
+    Rows are forecast weeks (sorted by series, then date) with `day` = week end − as_of in days;
+    `days` and `beyond` are per series. Sums run in row order, as the per-series loop adds them.
+    """
+    last_day = days[row_series]
+    overlap = np.minimum(day, last_day) - np.maximum(day - (DAYS_PER_WEEK - 1), 1) + 1
+    counted = ahead & (overlap > 0)
+    series = row_series[counted]
+    total = np.bincount(series, weights=units[counted] * overlap[counted] / DAYS_PER_WEEK, minlength=n_series)
+    covered = np.bincount(series, weights=overlap[counted], minlength=n_series)
+    uncovered = np.maximum(days - covered, 0)
+    return np.where(days > 0, total + beyond * uncovered / DAYS_PER_WEEK, 0.0)
+
+
+def _protection_sigmas(
+    points: pd.DataFrame,
+    item_uniques: pd.Index,
+    location_uniques: pd.Index,
+    n_locations: int,
+    series_pairs: np.ndarray,
+    period: np.ndarray,
+    promoted_ahead: np.ndarray,
+    min_windows: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`protection_sigma` for every series at once: (σ or NaN, basis, windows) per series."""
+    n_series = len(series_pairs)
+    point_series = _series_of(points, item_uniques, location_uniques, n_locations, series_pairs)
+    points = points[point_series >= 0]
+    point_series = point_series[point_series >= 0]
+    horizon = points["horizon_weeks"].to_numpy(np.int64)
+    has_points = np.bincount(point_series, minlength=n_series) > 0
+    max_horizon = np.full(n_series, np.iinfo(np.int64).min)
+    np.maximum.at(max_horizon, point_series, horizon)
+    max_horizon[~has_points] = 0  # unused: such a series has basis no_backtest
+    needed = np.minimum(-(-period // DAYS_PER_WEEK), max_horizon)
+    covered_days = np.minimum(period, needed * DAYS_PER_WEEK)
+
+    # Each point's weight: the share of its forecast week inside the covered days (window_weights).
+    kept = horizon <= needed[point_series]
+    points, point_series, horizon = points[kept], point_series[kept], horizon[kept]
+    weight = np.clip(covered_days[point_series] - DAYS_PER_WEEK * (horizon - 1), 0, DAYS_PER_WEEK) / DAYS_PER_WEEK
+    error = points["predicted_units"].to_numpy(float) - points["actual_units"].to_numpy(float)
+    promoted = points["is_promoted"].to_numpy(bool) & (weight > 0)
+
+    # Windows = series × origin; complete when every week 1 … needed was scored.
+    origin_codes, origins = pd.factorize(points["origin_date"])
+    dated = origin_codes >= 0
+    window_key = point_series[dated].astype(np.int64) * max(len(origins), 1) + origin_codes[dated]
+    window_keys, point_window = _sorted_codes(window_key)
+    n_windows_all = len(window_keys)
+    window_series = window_keys // max(len(origins), 1)
+    # The same grouped sum as the per-series path (pandas' compensated sum, NaN skipped).
+    window_error = (
+        pd.Series(error[dated] * weight[dated]).groupby(point_window).sum().to_numpy(float)
+        if n_windows_all
+        else np.zeros(0)
+    )
+    window_promoted = np.bincount(point_window[promoted[dated]], minlength=n_windows_all) > 0
+    # Distinct forecast weeks per window (nunique, so a repeated point does not count twice).
+    span = int(horizon.max(initial=0)) + 1
+    week_pairs = pd.unique(point_window.astype(np.int64) * span + horizon[dated])
+    window_weeks = np.bincount(week_pairs // span, minlength=n_windows_all)
+    complete = window_weeks == needed[window_series]
+    matching = complete & (window_promoted == promoted_ahead[window_series])
+
+    squared = window_error**2
+    n_all = np.bincount(window_series[complete], minlength=n_series)
+    n_matching = np.bincount(window_series[matching], minlength=n_series)
+    sum_all = np.bincount(window_series[complete], weights=squared[complete], minlength=n_series)
+    sum_matching = np.bincount(window_series[matching], weights=squared[matching], minlength=n_series)
+
+    own_kind = n_matching >= min_windows
+    chosen_n = np.where(own_kind, n_matching, n_all)
+    chosen_sum = np.where(own_kind, sum_matching, sum_all)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.sqrt(chosen_sum / chosen_n) * np.sqrt(period / np.where(covered_days > 0, covered_days, 1))
+    kind = np.where(promoted_ahead, "backtest_promoted_windows", "backtest_regular_windows")
+    enough = n_all >= min_windows
+    no_period = period <= 0
+    no_backtest = ~no_period & (~has_points | ~enough)
+    basis = np.where(no_period, "no_protection_period",
+                     np.where(no_backtest, "no_backtest", np.where(own_kind, kind, "backtest_all_windows")))
+    sigma = np.where(no_period, 0.0, np.where(no_backtest, np.nan, sigma))
+    windows = np.where(no_period | ~has_points, 0, chosen_n)  # too few: chosen_n = n_all, all of them
+    return sigma, basis.astype(object), windows
+
+
+def _suggested_orders(up_to: np.ndarray, position: np.ndarray, pack_size: np.ndarray, moq: np.ndarray) -> np.ndarray:
+    """`suggested_order` for every series; NaN where the inventory position is unknown."""
+    if (pack_size < 1).any():
+        raise ValueError(f"pack_size must be >= 1, got {int(pack_size[pack_size < 1][0])}")
+    gap = up_to - position
+    # max(0.0, gap) keeps 0.0 when gap is NaN (an unknown order-up-to orders nothing).
+    shortfall = np.where(gap > 0.0, gap, 0.0)
+    packs = np.ceil(shortfall / pack_size - _ROUNDING_TOLERANCE) * pack_size
+    moq_packs = np.ceil(moq / pack_size - _ROUNDING_TOLERANCE) * pack_size
+    order = np.where(packs < moq, moq_packs, packs)
+    order = np.where(shortfall <= _ROUNDING_TOLERANCE, 0.0, order)
+    return np.where(np.isnan(position), np.nan, order)
+
+
+def _series_of(
+    frame: pd.DataFrame, item_uniques: pd.Index, location_uniques: pd.Index, n_locations: int, series_pairs: np.ndarray
+) -> np.ndarray:
+    """The forecast series number of each row of `frame` (item_id, location_id), −1 if none."""
+    item = _codes_in(frame["item_id"], item_uniques)
+    location = _codes_in(frame["location_id"], location_uniques)
+    pair = item.astype(np.int64) * n_locations + location
+    slot = np.clip(np.searchsorted(series_pairs, pair), 0, len(series_pairs) - 1)
+    found = (item >= 0) & (location >= 0) & (series_pairs[slot] == pair)
+    return np.where(found, slot, -1)
+
+
+def _codes_in(values: pd.Series, uniques: pd.Index) -> np.ndarray:
+    """Position of each value in `uniques`, −1 when absent (hashing the distinct values only)."""
+    codes, distinct = pd.factorize(values)
+    positions = np.append(pd.Index(uniques).get_indexer(distinct), -1)  # code −1 (NULL) → −1
+    return positions[codes]
+
+
+def _sorted_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_inverse=True) by hashing: the sorted distinct keys and each key's rank."""
+    codes, distinct = pd.factorize(keys)
+    distinct = np.asarray(distinct)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    return distinct[order], rank[codes]
+
+
+def _series_values(
+    values: pd.DataFrame, item_uniques: pd.Index, location_uniques: pd.Index, n_locations: int, series_pairs: np.ndarray
+) -> np.ndarray:
+    """Per series, the `value` of its row in `values` (unique item_id, location_id), NaN without one."""
+    out = np.full(len(series_pairs), np.nan)
+    series = _series_of(values, item_uniques, location_uniques, n_locations, series_pairs)
+    found = series >= 0
+    out[series[found]] = values["value"].to_numpy(float)[found]
+    return out
 
 
 def _borrow_item_sigma(targets: pd.DataFrame) -> None:
@@ -309,18 +490,25 @@ def _borrow_item_sigma(targets: pd.DataFrame) -> None:
     targets.loc[still_missing, "sigma_basis"] = "none"
 
 
-def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
+def _require(
+    frame: pd.DataFrame, name: str, columns: tuple[str, ...], optional: tuple[str, ...] = (), copy_all: bool = True
+) -> pd.DataFrame:
+    """A copy of `frame` (every column, or only `columns` and the `optional` ones present) with text ids."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} lacks columns {missing}; expected at least {list(columns)}")
-    out = frame.copy()
+    if copy_all:
+        out = frame.copy()
+    else:
+        out = frame[[*columns, *(c for c in optional if c in frame.columns and c not in columns)]].copy()
     for column in ("item_id", "location_id"):
         if column in out.columns:
             out[column] = out[column].astype(str)
     return out
 
 
-def _item_master(items: pd.DataFrame) -> dict[str, dict]:
+def _item_master(items: pd.DataFrame) -> pd.DataFrame:
+    """The item master indexed by item_id: lead_time_days, lead_time_std_days, pack_size, moq, defaults applied."""
     frame = _require(items, "items", ITEM_COLUMNS)
     duplicated = frame[frame["item_id"].duplicated()]
     if not duplicated.empty:
@@ -328,28 +516,35 @@ def _item_master(items: pd.DataFrame) -> dict[str, dict]:
             f"items row {duplicated.index[0]}: item_id {duplicated['item_id'].iloc[0]!r} "
             "appears more than once; expected the current item master, one row per item"
         )
-    master = {}
-    for index, row in frame.iterrows():
-        lead_time = row["lead_time_days"]
-        if pd.isna(lead_time) or lead_time < 0:
-            raise ValueError(
-                f"items row {index}: item_id {row['item_id']!r} has lead_time_days "
-                f"{lead_time!r}; expected a whole number of days >= 0"
-            )
-        lead_time_std = row.get("lead_time_std_days")
-        pack_size = row["pack_size"]
-        moq = row["moq"]
-        master[row["item_id"]] = {
-            "lead_time_days": int(lead_time),
-            "lead_time_std_days": 0.0 if pd.isna(lead_time_std) else float(lead_time_std),
-            "pack_size": 1 if pd.isna(pack_size) or pack_size < 1 else int(pack_size),
-            "moq": 0 if pd.isna(moq) or moq < 0 else int(moq),
-        }
-    return master
+    lead_time = pd.to_numeric(frame["lead_time_days"], errors="coerce")
+    bad = frame["lead_time_days"].isna() | lead_time.isna() | (lead_time < 0)
+    if bad.any():
+        index, row = next(frame[bad.to_numpy()].iterrows())
+        raise ValueError(
+            f"items row {index}: item_id {row['item_id']!r} has lead_time_days "
+            f"{row['lead_time_days']!r}; expected a whole number of days >= 0"
+        )
+    if "lead_time_std_days" in frame.columns:
+        lead_time_std = pd.to_numeric(frame["lead_time_std_days"], errors="coerce").astype(float).fillna(0.0)
+    else:
+        lead_time_std = pd.Series(0.0, index=frame.index)
+    pack_size = pd.to_numeric(frame["pack_size"], errors="coerce")
+    moq = pd.to_numeric(frame["moq"], errors="coerce")
+    return pd.DataFrame(
+        {
+            "lead_time_days": np.trunc(lead_time.to_numpy(float)).astype(np.int64),
+            "lead_time_std_days": lead_time_std.to_numpy(float),
+            "pack_size": np.where(pack_size.isna() | (pack_size < 1), 1, np.trunc(pack_size.fillna(1))).astype(int),
+            "moq": np.where(moq.isna() | (moq < 0), 0, np.trunc(moq.fillna(0))).astype(int),
+        },
+        index=pd.Index(frame["item_id"].to_numpy(), name="item_id"),
+    )
 
 
-def _lookup(frame: pd.DataFrame, name: str, value_column: str) -> dict[tuple[str, str], float]:
-    table = _require(frame, name, ("item_id", "location_id", value_column))
+def _positions(inventory_position: pd.DataFrame) -> pd.DataFrame:
+    """item_id, location_id, value = the known (non-NULL) inventory positions, one row per series."""
+    name, value_column = "inventory_position", "inventory_position_units"
+    table = _require(inventory_position, name, ("item_id", "location_id", value_column), copy_all=False)
     duplicated = table[table.duplicated(["item_id", "location_id"])]
     if not duplicated.empty:
         raise ValueError(
@@ -357,7 +552,6 @@ def _lookup(frame: pd.DataFrame, name: str, value_column: str) -> dict[tuple[str
             f"location_id {duplicated['location_id'].iloc[0]!r} appears more than once"
         )
     table = table[table[value_column].notna()]
-    return {
-        (item_id, location_id): float(value)
-        for item_id, location_id, value in zip(table["item_id"], table["location_id"], table[value_column], strict=True)
-    }
+    return pd.DataFrame(
+        {"item_id": table["item_id"], "location_id": table["location_id"], "value": table[value_column].astype(float)}
+    )
