@@ -8,12 +8,12 @@ the issue's targets and the wall times.
 
     .venv/bin/python benchmarks/forecast_accuracy.py [--warehouse FILE] [--sample N] [--workers 2]
         [--end-week YYYY-MM-DD] [--prophet-weight W] [--level-alpha A] [--json OUT]
-        [--min-history-weeks N] [--min-nonzero-weeks N]
+        [--min-history-weeks N] [--min-nonzero-weeks N] [--origins N]
 
 --sample N scores a deterministic sample (the first N series in sha256(item|location) order);
 promotion effects are still learnt from every series. --end-week ends the test earlier (the
 weeks after it are dropped), to check the settings on a window they were not chosen on.
---warehouse warehouse/freshretailnet.duckdb with --min-history-weeks 8 fits Prophet on
+--warehouse warehouse/freshretailnet.duckdb with --min-history-weeks 6 --origins 6 fits Prophet on
 FreshRetailNet's 13-week series, which the pipeline forecasts with the pooled model alone: the
 `prophet_only` and `pooled_lift_only` rows then give the accuracy the pooled design costs (or
 saves) against per-series fits on the sample.
@@ -66,6 +66,7 @@ def main() -> int:
     parser.add_argument("--min-history-weeks", type=int,
                         help="Prophet's history gate (default 26): lower it to fit Prophet on short series")
     parser.add_argument("--min-nonzero-weeks", type=int, help="Prophet's non-zero-weeks gate (default 13)")
+    parser.add_argument("--origins", type=int, help="backtest origins (default 26: the last 26 weeks)")
     parser.add_argument("--json", help="write the summary, timings and table here")
     args = parser.parse_args()
 
@@ -82,6 +83,7 @@ def main() -> int:
             ("backtest_prophet_refit_weeks", args.refit_weeks),
             ("min_history_weeks", args.min_history_weeks),
             ("min_nonzero_weeks", args.min_nonzero_weeks),
+            ("backtest_origins", args.origins),
         )
         if value is not None
     }
