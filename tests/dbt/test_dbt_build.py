@@ -582,8 +582,8 @@ def test_promotion_summary(warehouse: Path) -> None:
     assert p3["roi"] == pytest.approx(-3 / 6)
 
 
-def _dbt_test(warehouse: Path, tmp: Path, select: list[str]) -> dict[str, tuple[str, int]]:
-    """`dbt test --select ...` on `warehouse`: status and failing rows per test name."""
+def _dbt(warehouse: Path, tmp: Path, *args: str) -> Any:
+    """dbt `args` on `warehouse`; the dbtRunner result."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
@@ -592,21 +592,26 @@ def _dbt_test(warehouse: Path, tmp: Path, select: list[str]) -> dict[str, tuple[
     mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
         result = dbtRunner().invoke(
-            ["test", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-             "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--quiet",
-             "--resource-type", "test", "--select", *select]
+            [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+             "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--quiet"]
         )  # fmt: skip
     finally:
         mp.undo()
         DuckDBConnectionManager.close_all_connections()
         gc.collect()
+    return result
+
+
+def _dbt_test(warehouse: Path, tmp: Path, select: list[str]) -> dict[str, tuple[str, int]]:
+    """`dbt test --select ...` on `warehouse`: status and failing rows per test name."""
+    result = _dbt(warehouse, tmp, "test", "--resource-type", "test", "--select", *select)
     assert result.result is not None, result.exception
     return {r.node.name: (str(r.status), r.failures or 0) for r in result.result}
 
 
 def test_staging_row_rules_catch_nulls_duplicates_and_unknown_ids(warehouse: Path, tmp_path: Path) -> None:
-    # The staging views are checked by one valid_rows test each (one scan instead of one per rule):
-    # it must still fail on each kind of broken row.
+    # The two big staging tables are checked by one valid_rows test each (one scan instead of one
+    # per rule): it must still fail on each kind of broken row.
     selection = ["stg_pos__sales", "stg_inventory__snapshots"]
     clean = _dbt_test(warehouse, tmp_path / "clean", selection)
     assert clean == {"stg_pos__sales_valid_rows": ("pass", 0), "stg_inventory__snapshots_valid_rows": ("pass", 0)}
@@ -634,9 +639,13 @@ def test_staging_row_rules_catch_nulls_duplicates_and_unknown_ids(warehouse: Pat
             "_file, _extract_date, _load_id, _loaded_at, _row_number) values (?, 'S1', 'I404', 3, ?, ?, ?, ?, ?)",
             [W[2], *metadata],
         )
-        # staging cannot emit a duplicate key itself (it deduplicates), so the view is wrapped to
-        # repeat W1's two rows: the test reads whatever the relation holds
-        con.execute("alter view staging.stg_inventory__snapshots rename to stg_inventory__snapshots_deduplicated")
+    # staging is a table: the broken raw rows reach it when it is built again (no window: every date)
+    staged = _dbt(broken, tmp_path / "restage", "run", "--select", *selection)
+    assert staged.success, staged.exception
+    with duckdb.connect(str(broken)) as con:
+        # staging cannot emit a duplicate key itself (it deduplicates), so the table is wrapped in
+        # a view repeating W1's two rows: the test reads whatever the relation holds
+        con.execute("alter table staging.stg_inventory__snapshots rename to stg_inventory__snapshots_deduplicated")
         con.execute(
             "create view staging.stg_inventory__snapshots as "
             "select * from staging.stg_inventory__snapshots_deduplicated union all "

@@ -4,7 +4,8 @@ The hand-made warehouse of test_dbt_build (weeks W1 … W5 ending on Wednesdays)
 receipts of I1 × S1 for stock ageing, is first built without W5's sales and snapshots and the
 receipts dated after W4. Then those arrive and W4's sales are restated, and the build
 runs with var min_date / max_date around those days, as Dagster's daily partitions run it. The
-result must equal `dbt run --full-refresh` on the same data, table by table.
+result must equal `dbt run --full-refresh` on the same data, table by table: the incremental
+staging tables (stg_pos__sales, stg_inventory__snapshots) as well as the marts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import shutil
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -23,12 +24,14 @@ from tests.dbt.test_dbt_build import PROJECT_DIR, W, _create_forecast, _create_r
 pytestmark = pytest.mark.slow
 
 INCREMENTAL = [
+    "staging.stg_pos__sales",
+    "staging.stg_inventory__snapshots",
     "intermediate.int_demand_weekly",
     "intermediate.int_inventory_weekly",
     "marts.fct_sell_through",
     "marts.fct_stock_exposure",
 ]
-ALL_MARTS = INCREMENTAL + [
+ALL_RELATIONS = INCREMENTAL + [
     "marts.fct_promotion_profitability",
     "marts.fct_promotion_summary",
     "marts.dim_calendar",
@@ -136,7 +139,7 @@ def test_an_incremental_day_equals_a_full_refresh(day_before: Path, tmp_path: Pa
     _dbt(incremental, tmp_path / "inc", "--vars", json.dumps(window))
     _dbt(full, tmp_path / "full", "--full-refresh")
 
-    for relation in ALL_MARTS:
+    for relation in ALL_RELATIONS:
         assert _rows(incremental, relation) == _rows(full, relation), relation
     # the new day really is there, and the previous latest date was rebased on trailing actuals
     with duckdb.connect(str(incremental), read_only=True) as con:
@@ -178,8 +181,93 @@ def test_a_window_rebuilds_only_its_days(day_before: Path, tmp_path: Path) -> No
         "select units_sold from marts.fct_sell_through where item_id = 'I1' and location_id = 'S1' "
         "and week_end_date = ?"
     )
+    staged = (
+        "select units from staging.stg_pos__sales where item_id = 'I1' and location_id = 'S1' "
+        "and business_date = ?"
+    )
     with duckdb.connect(str(incremental), read_only=True) as con:
         assert con.execute(query, [W[1]]).fetchone()[0] == 10  # as built the day before
         assert con.execute(query, [W[5]]).fetchone()[0] == 6  # the new week is in
+        # staging too keeps W1 as staged the day before: the window's days are all it re-read
+        assert con.execute(staged, [W[1]]).fetchone()[0] == 10
+        assert con.execute(staged, [W[5]]).fetchone()[0] == 6
     with duckdb.connect(str(full), read_only=True) as con:
         assert con.execute(query, [W[1]]).fetchone()[0] == 99
+        assert con.execute(staged, [W[1]]).fetchone()[0] == 99
+
+
+def _resend_extract_without(warehouse: Path, extract_date: str, business_date: str) -> None:
+    """The extract of `extract_date` is sent again (a new load), without its sale of I1 × S1 on
+    `business_date`: as the loader restates, the extract's raw rows are replaced by the new file's."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update raw.pos__sales set _load_id = 'resent', _file = 'resent.csv', "
+            "_loaded_at = _loaded_at + interval 40 day where _extract_date = ?",
+            [extract_date],
+        )
+        con.execute(
+            "delete from raw.pos__sales where _extract_date = ? and business_date = ? "
+            "and location_id = 'S1' and trim(item_id) = 'I1'",
+            [extract_date, business_date],
+        )
+
+
+def test_a_restated_extract_that_drops_a_row_equals_a_full_refresh(day_before: Path, tmp_path: Path) -> None:
+    # W1's sale of I1 × S1 was sent twice: 9 units in the 2024-01-10 extract, 10 units in the
+    # 2024-02-01 one (test_dbt_build.RAW). The 2024-02-01 extract is re-sent without it, so staging
+    # must fall back to the 9 units of 2024-01-10 rather than keep the row it staged before. The
+    # window is the business dates the re-sent extract holds: W1 … W4.
+    incremental = tmp_path / "incremental.duckdb"
+    shutil.copyfile(day_before, incremental)
+    _resend_extract_without(incremental, "2024-02-01", W[1].isoformat())
+    full = tmp_path / "full.duckdb"
+    shutil.copyfile(incremental, full)
+    window = {"min_date": W[1].isoformat(), "max_date": W[4].isoformat()}
+    _dbt(incremental, tmp_path / "inc", "--vars", json.dumps(window))
+    _dbt(full, tmp_path / "full", "--full-refresh")
+
+    for relation in ALL_RELATIONS:
+        assert _rows(incremental, relation) == _rows(full, relation), relation
+    with duckdb.connect(str(incremental), read_only=True) as con:
+        w1 = con.execute(
+            "select units, extract_date, load_id from staging.stg_pos__sales "
+            "where item_id = 'I1' and location_id = 'S1' and business_date = ?",
+            [W[1]],
+        ).fetchall()
+        w2_load = con.execute(
+            "select load_id from staging.stg_pos__sales where item_id = 'I1' and location_id = 'S1' "
+            "and business_date = ?",
+            [W[2]],
+        ).fetchone()[0]
+        w1_sold = con.execute(
+            "select units_sold from marts.fct_sell_through where item_id = 'I1' and location_id = 'S1' "
+            "and week_end_date = ?",
+            [W[1]],
+        ).fetchone()[0]
+    assert w1 == [(9.0, date(2024, 1, 10), "load-2024-01-10")]
+    assert w2_load == "resent" and w1_sold == 9
+
+
+def test_staging_fills_dates_it_never_staged(day_before: Path, tmp_path: Path) -> None:
+    # W5's extracts arrive but the window names W1 only: staging still stages W5's dates (they are
+    # in raw and not in the table), so the marts that read staging in full see them
+    incremental = tmp_path / "incremental.duckdb"
+    shutil.copyfile(day_before, incremental)
+    _arrive(incremental, "{column} > '" + W[4].isoformat() + "'")
+    window = {"min_date": W[1].isoformat(), "max_date": W[1].isoformat()}
+    _dbt(incremental, tmp_path / "inc", "--vars", json.dumps(window))
+    with duckdb.connect(str(incremental), read_only=True) as con:
+        sales = con.execute(
+            "select item_id, units from staging.stg_pos__sales where business_date = ? order by item_id", [W[5]]
+        ).fetchall()
+        snapshots = con.execute(
+            "select item_id, on_hand_units from staging.stg_inventory__snapshots where snapshot_date = ? "
+            "order by item_id",
+            [W[5]],
+        ).fetchall()
+        staged_rows = con.execute("select count(*) from staging.stg_pos__sales").fetchone()[0]
+    # test_dbt_build.RAW: W5 sold 6 units of I1 at S1; its snapshots are I1 × S1 25 and 007 × S1 5
+    assert sales == [("I1", 6.0)]
+    assert snapshots == [("007", 5.0), ("I1", 25.0)]
+    # 8 sale keys in RAW (W1 … W5 of I1 × S1, W3 and W4 of 007 × S1, W1 of 007 × S2), each once
+    assert staged_rows == 8

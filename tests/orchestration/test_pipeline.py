@@ -91,10 +91,14 @@ def test_the_run_is_recorded_in_the_installed_instance_with_table_metadata(seede
         assert built == declared and ("roi", "double") in [(name, kind) for name, kind, _ in built]
         assert metadata("intermediate", "int_demand_weekly")["dagster/row_count"] == one(
             "select count(*) from intermediate.int_demand_weekly")
-        staging = metadata("staging", "stg_pos__sales")  # a view: columns, but not counted
-        assert "dagster/row_count" not in staging
-        # Its YAML declares no types; the warehouse knows them.
+        staging_view = metadata("staging", "stg_erp__items")  # a view: columns, but not counted
+        assert "dagster/row_count" not in staging_view
+        # stg_pos__sales is an (incremental) table (decision 0007): counted. Its YAML declares no
+        # types; the warehouse knows them.
+        staging = metadata("staging", "stg_pos__sales")
+        assert staging["dagster/row_count"] == one("select count(*) from staging.stg_pos__sales")
         assert {c.name: c.type for c in staging["dagster/column_schema"].columns}["business_date"] == "date"
+        assert {c.name: c.type for c in staging_view["dagster/column_schema"].columns}["item_id"] == "varchar"
         assert 0 < metadata("forecast", "backtest_metrics")["model_promoted_wape"] < 1
         pool = instance.event_log_storage.get_concurrency_info("duckdb_writer")
         assert pool.slot_count == 1 and not pool.claimed_slots  # every step took and gave back the slot

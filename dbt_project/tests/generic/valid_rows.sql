@@ -3,10 +3,10 @@
   must not be NULL (not_null) and columns that must match a key of another model (references:
   a list of {column, to, field}; NULL values are not checked, as in dbt's relationships test).
 
-  Written for the staging views over the big raw tables (stg_pos__sales,
-  stg_inventory__snapshots): every test that reads a view re-runs its deduplication, so one
-  test per rule meant one full deduplication per rule (docs/benchmarks.md). This test returns
-  one row per failing key, with how many rows share the key and how many break each rule.
+  Written for the staging models over the big raw tables (stg_pos__sales,
+  stg_inventory__snapshots): when they were views every test re-ran their deduplication, and they
+  are still the largest relations, so one scan checks every rule (docs/benchmarks.md). This test
+  returns one row per failing key, with how many rows share the key and how many break each rule.
 #}
 {% test valid_rows(model, unique_key=[], not_null=[], references=[]) %}
     {%- set rule_columns = [] -%}

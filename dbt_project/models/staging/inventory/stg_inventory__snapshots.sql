@@ -1,7 +1,30 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_window('snapshot_date', window_min_date(), window_max_date(), 'snapshot_date is null') }}"
+) }}
 -- Inventory snapshots: one end-of-day position per snapshot date × location × item.
-with source as (
+-- A table, incremental on the date window like stg_pos__sales (docs/decisions/0007-staging-materialisation.md):
+-- a run deletes the window's dates and stages every date then missing from the table.
+with
+{%- if is_incremental() %}
+rebuild_dates as (
+
+    select distinct cast(snapshot_date as date) as snapshot_date from {{ source('raw', 'inventory__snapshots') }}
+    except
+    select distinct snapshot_date from {{ this }}
+
+),
+{%- endif %}
+
+source as (
 
     select * from {{ source('raw', 'inventory__snapshots') }}
+    {%- if is_incremental() %}
+    where snapshot_date is null
+        or cast(snapshot_date as date) in (select snapshot_date from rebuild_dates)
+    {%- endif %}
 
 ),
 

@@ -1,7 +1,32 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_window('business_date', window_min_date(), window_max_date(), 'business_date is null') }}"
+) }}
 -- POS sales: one row per business date × location × item (the latest extract wins).
-with source as (
+-- A table, incremental on the date window (docs/decisions/0007-staging-materialisation.md). The
+-- deduplication partitions by business date, so a date's raw rows are all it needs: a run deletes
+-- the window's dates (pre-hook) and stages every date then missing from the table, the window's
+-- and any date raw holds that was never staged.
+with
+{%- if is_incremental() %}
+rebuild_dates as (
+
+    select distinct cast(business_date as date) as business_date from {{ source('raw', 'pos__sales') }}
+    except
+    select distinct business_date from {{ this }}
+
+),
+{%- endif %}
+
+source as (
 
     select * from {{ source('raw', 'pos__sales') }}
+    {%- if is_incremental() %}
+    where business_date is null
+        or cast(business_date as date) in (select business_date from rebuild_dates)
+    {%- endif %}
 
 ),
 
