@@ -5,7 +5,7 @@
     pre_hook="{{ delete_window('snapshot_date', window_min_date(), window_max_date(), 'snapshot_date is null') }}"
 ) }}
 -- Inventory snapshots: one end-of-day position per snapshot date × location × item.
--- A table, incremental on the date window like stg_pos__sales (docs/decisions/0007-staging-materialisation.md):
+-- A table, incremental on the date window like stg_pos__sales (docs/decisions/0008-staging-materialisation.md):
 -- a run deletes the window's dates and stages every date then missing from the table.
 with
 {%- if is_incremental() %}

@@ -5,7 +5,7 @@
     pre_hook="{{ delete_window('business_date', window_min_date(), window_max_date(), 'business_date is null') }}"
 ) }}
 -- POS sales: one row per business date × location × item (the latest extract wins).
--- A table, incremental on the date window (docs/decisions/0007-staging-materialisation.md). The
+-- A table, incremental on the date window (docs/decisions/0008-staging-materialisation.md). The
 -- deduplication partitions by business date, so a date's raw rows are all it needs: a run deletes
 -- the window's dates (pre-hook) and stages every date then missing from the table, the window's
 -- and any date raw holds that was never staged.
