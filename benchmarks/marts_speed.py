@@ -42,7 +42,7 @@ START = date(2022, 1, 1)  # a Saturday; retail weeks end on Wednesday
 # what the hand-written script computes, and so what dbt builds for the comparison
 MARTS = ["fct_sell_through", "fct_stock_exposure", "fct_promotion_profitability", "fct_promotion_summary",
          "dim_item", "dim_location", "dim_promotion", "dim_calendar"]  # fmt: skip
-# the incremental models (staging over POS and snapshots is incremental too: decision 0007)
+# the incremental models (staging over POS and snapshots is incremental too: decision 0008)
 INCREMENTAL = ["stg_pos__sales", "stg_inventory__snapshots", "int_demand_weekly", "int_inventory_weekly",
                "fct_sell_through", "fct_stock_exposure"]  # fmt: skip
 # every model and the exceptions snapshot, without the tests (what an incremental day rebuilds)

@@ -216,6 +216,8 @@ def replenishment_targets(
     positions = _positions(inventory_position)
     points = _require(backtest_points, "backtest_points", BACKTEST_COLUMNS, copy_all=False)
 
+    _check_one_row_per_week(forecast)
+    _check_horizons(points)
     missing_items = sorted(set(pd.unique(forecast["item_id"])) - set(master.index))
     if missing_items:
         raise ValueError(
@@ -488,6 +490,31 @@ def _borrow_item_sigma(targets: pd.DataFrame) -> None:
     still_missing = targets["error_sigma"].isna()
     targets.loc[still_missing, "error_sigma"] = 0.0
     targets.loc[still_missing, "sigma_basis"] = "none"
+
+
+def _check_one_row_per_week(forecast: pd.DataFrame) -> None:
+    """Two rows for one series and week would be summed: refuse them with the first such key."""
+    keys = forecast[["item_id", "location_id", "week_end_date"]]
+    repeated = keys[keys.duplicated(keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(
+            f"weekly_forecast has {len(repeated)} rows sharing an item_id, location_id and week_end_date "
+            f"(first: {first['item_id']}, {first['location_id']}, {first['week_end_date']}); "
+            "it must hold one row per series and week"
+        )
+
+
+def _check_horizons(points: pd.DataFrame) -> None:
+    """Backtest horizons are whole weeks from 1: a NULL or a horizon below 1 is an error, not a weight."""
+    horizon = pd.to_numeric(points["horizon_weeks"], errors="coerce")
+    bad = horizon.isna() | (horizon < 1) | (horizon != horizon.round())
+    if bad.any():
+        row = points.index[bad.to_numpy()][0]
+        raise ValueError(
+            f"backtest_points has {int(bad.sum())} rows whose horizon_weeks is not a whole number >= 1 "
+            f"(first: row {row}, value {points['horizon_weeks'].loc[row]!r})"
+        )
 
 
 def _require(

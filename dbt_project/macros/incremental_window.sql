@@ -3,8 +3,10 @@
   max_date (the days whose extracts changed); the defaults cover every date, so a plain
   `dbt build` recomputes everything and gives the same rows as `--full-refresh`.
   An incremental model deletes the rows the window can affect (a pre-hook, in the same
-  transaction as the insert) and rebuilds every period that is then missing from the table,
-  so a period outside the window that is new in the data is built too.
+  transaction as the insert) and rebuilds the window; the facts and the two staging tables also
+  build every period that is then missing from the table, so a period outside the window that is
+  new in the data is built too (docs/marts.md lists which models do). New rows for a period the
+  table already holds, outside the window, wait for a build without a window.
 #}
 {% macro window_min_date() -%}
     cast('{{ var("min_date") }}' as date)

@@ -291,3 +291,27 @@ def test_every_series_backtested_needs_no_borrowing():
     # No lead-time sd column: σ_P is the backtested 12.5897 alone; SS = 1.644854 × 12.5897 = 20.7082.
     assert row["sigma_basis"] == "backtest_regular_windows"
     assert row["safety_stock_units"] == pytest.approx(20.7082, abs=1e-4)
+
+
+def _one_series_inputs():
+    weekly = forecast_frame("A1", "S1", [70.0] * 8, [70.0] * 8)
+    items = pd.DataFrame({"item_id": ["A1"], "lead_time_days": [10], "pack_size": [12], "moq": [0]})
+    positions = pd.DataFrame({"item_id": ["A1"], "location_id": ["S1"], "inventory_position_units": [25.0]})
+    points = backtest_points("A1", "S1", [(14, 0, 0, 5)] * 10)
+    return weekly, items, positions, points
+
+
+def test_two_forecast_rows_for_one_week_are_refused_not_summed():
+    weekly, items, positions, points = _one_series_inputs()
+    doubled = pd.concat([weekly, weekly.iloc[[3]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"2 rows sharing .*\(first: A1, S1, .*one row per series and week"):
+        replenishment_targets(doubled, items, positions, points, AS_OF)
+
+
+@pytest.mark.parametrize("horizon", [0, -1, None, 1.5])
+def test_backtest_horizons_must_be_whole_weeks_from_one(horizon):
+    weekly, items, positions, points = _one_series_inputs()
+    points = points.astype({"horizon_weeks": object})
+    points.loc[points.index[4], "horizon_weeks"] = horizon
+    with pytest.raises(ValueError, match=r"1 rows whose horizon_weeks is not a whole number >= 1 \(first: row 4"):
+        replenishment_targets(weekly, items, positions, points, AS_OF)

@@ -93,7 +93,7 @@ def test_the_run_is_recorded_in_the_installed_instance_with_table_metadata(seede
             "select count(*) from intermediate.int_demand_weekly")
         staging_view = metadata("staging", "stg_erp__items")  # a view: columns, but not counted
         assert "dagster/row_count" not in staging_view
-        # stg_pos__sales is an (incremental) table (decision 0007): counted. Its YAML declares no
+        # stg_pos__sales is an (incremental) table (decision 0008): counted. Its YAML declares no
         # types; the warehouse knows them.
         staging = metadata("staging", "stg_pos__sales")
         assert staging["dagster/row_count"] == one("select count(*) from staging.stg_pos__sales")
