@@ -144,6 +144,11 @@ class LandingScan:
         return sorted({f.extract_date.isoformat() for f in self.extracts})
 
 
+# SQL for the 64-bit hash that groups candidate duplicate keys ({} = the key's columns). A test
+# replaces it with a constant to prove that colliding hashes never make distinct keys duplicates.
+KEY_HASH_SQL = "hash({})"
+
+
 def scan_landing(landing_dir: Path) -> LandingScan:
     """Every file under `landing_dir`, sorted by path: extracts, misplaced files, files still being written."""
     scan = LandingScan()
@@ -980,8 +985,8 @@ def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, entity: Entity, line_sq
     # Grouping by one 64-bit hash of the key is cheaper than grouping by the key's columns (10-20%
     # on 10 million POS rows). Equal keys have equal hashes, so no repeat is missed; rows whose
     # hashes collide without equal keys are dropped by the grouping on the key itself (`repeated`).
-    key_hash = f"hash({key})"
-    row_key_hash = "hash(" + ", ".join(f't."{k}"' for k in entity.key) + ")"
+    key_hash = KEY_HASH_SQL.format(key)
+    row_key_hash = KEY_HASH_SQL.format(", ".join(f't."{k}"' for k in entity.key))
     con.execute(f"""create temp table _duplicate_rows as
         with repeated_hashes as (
             select {key_hash} as _key_hash from _typed where _problem is null group by 1 having count(*) > 1

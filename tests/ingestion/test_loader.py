@@ -242,3 +242,25 @@ def test_master_data_fixture_loads_cleanly(con) -> None:
         ("001", None), ("002", False), ("003", None), ("W1", True)
     ]
     assert LOCATIONS_CSV.count("\n") == 3
+
+
+def test_colliding_key_hashes_never_make_distinct_keys_duplicates(landing: Path, con, monkeypatch) -> None:
+    """Every key hashes alike (a constant): only the rows whose keys are really equal are quarantined."""
+    import ingestion.loader as loader
+
+    monkeypatch.setattr(loader, "KEY_HASH_SQL", "(0 * length(concat_ws('|', {})))")
+    text = SALES_HEADER + (
+        "2024-01-03,S1,001,3,7.50,0.00,1\n"   # line 2: distinct
+        "2024-01-03,S1,002,4,8.00,0.00,1\n"   # line 3: duplicate of line 5
+        "2024-01-03,S2,001,5,9.00,0.00,1\n"   # line 4: distinct
+        "2024-01-03,S1,002,6,9.50,0.00,1\n"   # line 5: duplicate of line 3
+        "2024-01-04,S1,002,7,9.90,0.00,1\n"   # line 6: same store and item, other date: distinct
+    )
+    write(landing / "pos" / "sales" / "2024-01-05" / "collide.csv", text)
+    result = load(con, landing, "pos/sales")
+    outcome = [o for o in result.outcomes if o.file.endswith("collide.csv")][0]
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (3, 2)
+    assert [r[0] for r in con.execute(
+        "select line_number from ops.quarantine where file like '%collide.csv' order by 1").fetchall()] == [3, 5]
+    loaded = con.execute("select cast(units as int) from raw.pos__sales where _file like '%collide.csv'").fetchall()
+    assert sorted(loaded) == [(3,), (5,), (7,)]
