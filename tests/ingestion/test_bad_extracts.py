@@ -100,6 +100,11 @@ CASES = [
     # W1 sells by weight: 0.75 loads; 1.5 units of 001 do not; 2.0 is a whole number.
     Case("fractional_units.csv", "pos/sales", "loaded", rows_in_file=3, loaded=[(3, "W1"), (4, "002")],
          quarantined=[(2, "units", "got 1.5: fractional units, but item '001' does not sell by weight")]),
+    # Every quantity column is checked against the item, not only units: returns_units too. A row
+    # with two fractional quantities is quarantined on the first (units).
+    Case("fractional_returns.csv", "pos/sales", "loaded", rows_in_file=4, loaded=[(3, "W1"), (5, "001")],
+         quarantined=[(2, "returns_units", "got 0.5: fractional units, but item '001' does not sell by weight"),
+                      (4, "units", "got 1.5: fractional units, but item '002' does not sell by weight")]),
     Case("non_finite_numbers.csv", "pos/sales", "loaded", rows_in_file=3, loaded=[(4, 1000.0)], column="units",
          quarantined=[(2, "units", "got 'nan', expected a number"), (3, "units", "got 'inf', expected a number")]),
     # A quote inside an unquoted field is kept as a character: the id 0"02 is unknown.
