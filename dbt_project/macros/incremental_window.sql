@@ -29,3 +29,18 @@
         {%- if extra_condition %} or {{ extra_condition }}{% endif %}
     {%- endif -%}
 {%- endmacro %}
+
+{#- The raw rows an incremental staging table (deduplicated per date) must stage: on a full build
+    every row; on an incremental one the rows of every date missing from {{ this }} (the window's,
+    which the pre-hook deleted, and any never staged) and rows without a date. -#}
+{% macro raw_rows_to_stage(relation, date_column) -%}
+    select * from {{ relation }}
+    {%- if is_incremental() %}
+    where {{ date_column }} is null
+        or cast({{ date_column }} as date) in (
+            select distinct cast({{ date_column }} as date) from {{ relation }}
+            except
+            select distinct {{ date_column }} from {{ this }}
+        )
+    {%- endif %}
+{%- endmacro %}

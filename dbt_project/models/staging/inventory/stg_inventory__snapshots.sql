@@ -7,24 +7,9 @@
 -- Inventory snapshots: one end-of-day position per snapshot date × location × item.
 -- A table, incremental on the date window like stg_pos__sales (docs/decisions/0008-staging-materialisation.md):
 -- a run deletes the window's dates and stages every date then missing from the table.
-with
-{%- if is_incremental() %}
-rebuild_dates as (
+with source as (
 
-    select distinct cast(snapshot_date as date) as snapshot_date from {{ source('raw', 'inventory__snapshots') }}
-    except
-    select distinct snapshot_date from {{ this }}
-
-),
-{%- endif %}
-
-source as (
-
-    select * from {{ source('raw', 'inventory__snapshots') }}
-    {%- if is_incremental() %}
-    where snapshot_date is null
-        or cast(snapshot_date as date) in (select snapshot_date from rebuild_dates)
-    {%- endif %}
+    {{ raw_rows_to_stage(source('raw', 'inventory__snapshots'), 'snapshot_date') }}
 
 ),
 

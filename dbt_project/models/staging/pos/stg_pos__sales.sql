@@ -9,24 +9,9 @@
 -- deduplication partitions by business date, so a date's raw rows are all it needs: a run deletes
 -- the window's dates (pre-hook) and stages every date then missing from the table, the window's
 -- and any date raw holds that was never staged.
-with
-{%- if is_incremental() %}
-rebuild_dates as (
+with source as (
 
-    select distinct cast(business_date as date) as business_date from {{ source('raw', 'pos__sales') }}
-    except
-    select distinct business_date from {{ this }}
-
-),
-{%- endif %}
-
-source as (
-
-    select * from {{ source('raw', 'pos__sales') }}
-    {%- if is_incremental() %}
-    where business_date is null
-        or cast(business_date as date) in (select business_date from rebuild_dates)
-    {%- endif %}
+    {{ raw_rows_to_stage(source('raw', 'pos__sales'), 'business_date') }}
 
 ),
 
