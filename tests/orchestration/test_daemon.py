@@ -11,10 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -22,18 +18,13 @@ from pathlib import Path
 import pytest
 
 from orchestration.lib.paths import SEEDS_DIR
+from tests.retailops_ui import retailops_ui
 
 pytestmark = pytest.mark.slow
 
 SENSOR_TAG = "dagster/sensor_name"
 SCHEDULE_TAG = "dagster/schedule_name"
 DEADLINE_SECONDS = 240
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(what: str, deadline: float, probe, log: Path):
@@ -88,14 +79,9 @@ def test_landing_sensor_and_schedule_start_runs_under_retailops_ui(tmp_path: Pat
         RETAILOPS_OUTBOUND_DIR=str(tmp_path / "outbound"), RETAILOPS_ALERT_LOG=str(tmp_path / "alerts.log"),
         RETAILOPS_MAIN_CRON="* * * * *",
     )
-    retailops = Path(sys.executable).with_name("retailops")
-    port = _free_port()
     started = time.time()
-    with log.open("wb") as output:
-        process = subprocess.Popen([str(retailops), "ui", "--port", str(port)], env=env,
-                                   start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    try:
+    with retailops_ui(env, log) as (port, _process):
+        deadline = time.monotonic() + DEADLINE_SECONDS
         # Everything is read through the UI's GraphQL API: opening the instance's sqlite files from
         # here while `dagster dev` creates them would race its schema migration.
         sensor_runs = _wait_for("a run started by landing_sensor", deadline,
@@ -103,13 +89,6 @@ def test_landing_sensor_and_schedule_start_runs_under_retailops_ui(tmp_path: Pat
         schedule_runs = _wait_for("a run started by retailops_main_daily", deadline,
                                   lambda: _runs(port, SCHEDULE_TAG, "retailops_main_daily"), log)
         daemons = _healthy_daemons(port)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # `dagster dev` can take minutes to stop its runs: no waiting
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
     assert {"SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR", "MONITORING", "EVENT_LOG_CONSUMER"} <= daemons
     (sensor_run,) = sensor_runs
     tags = {tag["key"]: tag["value"] for tag in sensor_run["tags"]}

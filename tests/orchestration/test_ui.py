@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.retailops_ui import retailops_ui
+
 pytestmark = pytest.mark.slow
 
 QUERY = '{ assetNodes { assetKey { path } dependencyKeys { path } } }'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _asset_graph(port: int, deadline: float) -> dict[str, set[str]]:
@@ -43,24 +35,12 @@ def _asset_graph(port: int, deadline: float) -> dict[str, set[str]]:
 
 
 def test_ui_serves_the_whole_lineage(tmp_path: Path) -> None:
-    port = _free_port()
     # An empty landing folder: the landing sensor, on from the start, finds nothing to build.
     (tmp_path / "landing").mkdir()
     env = dict(os.environ, DAGSTER_HOME=str(tmp_path), RETAILOPS_WAREHOUSE=str(tmp_path / "w.duckdb"),
                RETAILOPS_LANDING_DIR=str(tmp_path / "landing"))
-    retailops = Path(sys.executable).with_name("retailops")
-    process = subprocess.Popen(
-        [str(retailops), "ui", "--port", str(port)], env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
+    with retailops_ui(env) as (port, _process):
         graph = _asset_graph(port, time.monotonic() + 120)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
     chain = [
         "landing/pos__sales", "raw/pos__sales", "staging/stg_pos__sales", "intermediate/int_demand_weekly",
         "forecast/promotion_uplift", "writeback/erp_outbound_files",

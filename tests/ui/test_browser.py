@@ -17,10 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +26,7 @@ import duckdb
 import pytest
 
 from orchestration.lib.paths import PROJECT_ROOT, SEEDS_DIR
+from tests.retailops_ui import retailops_ui
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
@@ -114,29 +112,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def ui(pipeline):
     """`retailops ui` on a free port, on the run history and warehouse the pipeline just made."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     paths = pipeline["paths"]
     env = {key: value for key, value in os.environ.items() if key != "RETAILOPS_BI_DIR"}
     env.update(DAGSTER_HOME=str(pipeline["root"] / "dagster_home"), RETAILOPS_WAREHOUSE=str(paths.warehouse),
                RETAILOPS_LANDING_DIR=str(paths.landing_dir), RETAILOPS_OUTBOUND_DIR=str(paths.outbound_dir))
-    log = open(pipeline["root"] / "ui.log", "wb")  # noqa: SIM115 — kept open for the server's lifetime
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("retailops")), "ui", "--port", str(port)],
-        env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with retailops_ui(env, pipeline["root"] / "ui.log") as (port, process):
+        base = f"http://127.0.0.1:{port}"
         _wait_for_definitions(base, time.monotonic() + 180, process)
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 def _wait_for_definitions(base: str, deadline: float, process: subprocess.Popen) -> None:
