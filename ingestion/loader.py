@@ -447,7 +447,8 @@ def _load_file(
         _register(con, outcome, landed, stat, stats.sha256, load_id, None)
         return outcome
     finally:
-        for table in ("_typed", "_jsonl", "_duplicate_rows", "_known_items", "_known_locations", "_line_map",
+        con.execute("drop view if exists _typed")
+        for table in ("_typed_rows", "_jsonl", "_duplicate_rows", "_known_items", "_known_locations", "_line_map",
                       "_line_offsets"):
             con.execute(f"drop table if exists {table}")
 
@@ -473,14 +474,17 @@ class _ByteStats:
     sha256: str
     newlines: int
     has_quote: bool
-    has_blank_line: bool
     has_bare_cr: bool
     ends_with_newline: bool
 
     @property
     def lines_are_records(self) -> bool:
-        """Every line is one record: no quoted field (that could hold a newline) and no blank line."""
-        return not (self.has_quote or self.has_blank_line or self.has_bare_cr)
+        """No quoted field (that could hold a line end) and no bare CR: each line is at most one record.
+
+        A blank line is not a record either; it is not looked for here (a search for two line ends in
+        a row costs more than the hash): it shows as fewer records than lines (see _line_numbers).
+        """
+        return not (self.has_quote or self.has_bare_cr)
 
     @property
     def physical_lines(self) -> int:
@@ -490,25 +494,20 @@ class _ByteStats:
 def _hash_and_scan(path: Path) -> _ByteStats:
     digest = hashlib.sha256()
     newlines = crlf = cr = 0
-    has_quote = has_blank = False
-    previous = b""
-    first = True
+    has_quote = previous_ends_with_cr = False
     last = b""
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
             digest.update(block)
             newlines += block.count(b"\n")
-            cr += block.count(b"\r")
-            crlf += block.count(b"\r\n")
-            if previous.endswith(b"\r") and block.startswith(b"\n"):
-                crlf += 1
             has_quote = has_quote or b'"' in block
-            if not has_blank:
-                joined = previous[-2:] + block
-                has_blank = (b"\n\n" in joined or b"\n\r\n" in joined
-                             or (first and block.startswith((b"\n", b"\r\n"))))
-            previous, first, last = block, False, block[-1:]
-    return _ByteStats(digest.hexdigest(), newlines, has_quote, has_blank, cr != crlf, last in (b"\n", b"\r"))
+            if b"\r" in block:  # counting CR LF pairs is slow, and most files have no CR at all
+                cr += block.count(b"\r")
+                crlf += block.count(b"\r\n")
+            if previous_ends_with_cr and block.startswith(b"\n"):
+                crlf += 1
+            previous_ends_with_cr, last = block.endswith(b"\r"), block[-1:]
+    return _ByteStats(digest.hexdigest(), newlines, has_quote, cr != crlf, last in (b"\n", b"\r"))
 
 
 def _file_sha256(path: Path) -> str:
@@ -540,6 +539,8 @@ class _Source:
     rejects_table: str | None = None  # CSV: DuckDB's rejects of the scan
     csv_rejected_lines: list[int] = field(default_factory=list)  # DuckDB's line numbers
     csv_blank_rejects: set[int] = field(default_factory=set)
+    # `sql` yields no `_ord`: the record's ordinal is its position in `_typed_rows` (see _type_rows).
+    ordinal_from_position: bool = False
 
 
 def _map_header(names: list[str], entity: Entity) -> tuple[dict[str, str], list[str]]:
@@ -605,12 +606,14 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, entity: Entity) -> _So
     # Every field as text: typing happens in SQL, where a value that does not parse is a row problem,
     # not a reason to drop the row. Only records that cannot be split into the header's fields
     # (and lines that are not UTF-8) become DuckDB rejects.
-    sql = f"""(select row_number() over () as _ord, *
+    # No `_ord` here: numbering the records with a window would make the whole typing pass (and the
+    # writing of `_typed`) single-threaded. The ordinal is the row's position in `_typed` instead.
+    sql = f"""(select *
                from read_csv(?, header = true, delim = ',', quote = '"', escape = '"', columns = {columns},
                              auto_detect = false, ignore_errors = true, store_rejects = true,
                              rejects_table = '{rejects}', rejects_scan = '_reject_scans_{suffix}'))"""
     return _Source(path, "csv", sql, [str(path)], present, _json_record_sql(header), None, warnings,
-                   header_fields=len(header), rejects_table=rejects)
+                   header_fields=len(header), rejects_table=rejects, ordinal_from_position=True)
 
 
 def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, source: _Source) -> None:
@@ -812,8 +815,8 @@ def _rule_sql(rule: RowRule, entity: Entity, present: dict[str, str]) -> str | N
 
 
 def _typed_table_sql(entity: Entity, source: _Source) -> str:
-    """`_typed`, in one pass over the file: ordinal, the row's first problem ('column<US>reason'), its
-    raw record when it has one, and the typed contract columns.
+    """`_typed_rows`, in one pass over the file: the ordinal (unless it is the row's position), the row's
+    first problem ('column<US>reason'), its raw record when it has one, and the typed contract columns.
 
     Problems, per column in contract order: missing required value, value that does not parse,
     value outside the allowed list, below the minimum, above the maximum, an id not in the master
@@ -866,9 +869,10 @@ def _typed_table_sql(entity: Entity, source: _Source) -> str:
             cases.append(f"when not coalesce({sql}, true) then {_sql_literal(rule.column)} || chr(31) || "
                          f"{_sql_literal(rule.reason)}")
     problem = f"case {' '.join(cases)} end" if cases else "cast(null as varchar)"
+    ordinal = "" if source.ordinal_from_position else "_ord, "
     return (
-        "create temp table _typed as "
-        f"select _ord, _problem, case when _problem is not null then {source.raw_record_sql} end as _raw, "
+        "create temp table _typed_rows as "
+        f"select {ordinal}_problem, case when _problem is not null then {source.raw_record_sql} end as _raw, "
         f"{', '.join(typed_columns)} "
         f"from (select v.*, {problem} as _problem "
         f"      from (select *{sold_by_unit} "
@@ -878,7 +882,8 @@ def _typed_table_sql(entity: Entity, source: _Source) -> str:
 
 
 def _type_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source) -> None:
-    """Build `_typed` from the file (the one full pass), then collect the CSV reader's rejects."""
+    """Build `_typed_rows` from the file (the one full pass) and the view `_typed` over it with each row's
+    ordinal `_ord`, then collect the CSV reader's rejects."""
     if any(c.references == ITEMS_PATH for c in entity.columns):
         con.execute("""create temp table _known_items as
                        select trim(item_id) as id,
@@ -887,12 +892,17 @@ def _type_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source) 
     if any(c.references == LOCATIONS_PATH for c in entity.columns):
         con.execute("create temp table _known_locations as "
                     "select distinct trim(location_id) as id from raw.erp__locations")
+    # Insertion order is what makes a row's position in `_typed_rows` its record ordinal in the file
+    # (DuckDB's default; set here because nothing else may turn it off for this statement).
+    con.execute("set preserve_insertion_order = true")
     try:
         con.execute(_typed_table_sql(entity, source), source.params)
     except duckdb.Error as exc:
         if source.rejects_table:
             con.execute(f"drop table if exists {source.rejects_table}")
         raise _Rejected(f"cannot be read as {source.format}: {_first_line(str(exc))}") from exc
+    ordinal = "rowid + 1 as _ord, " if source.ordinal_from_position else ""
+    con.execute(f"create temp view _typed as select {ordinal}* from _typed_rows")
     if source.rejects_table:
         _collect_csv_rejects(con, source)
 
@@ -916,15 +926,18 @@ def _line_numbers(con: duckdb.DuckDBPyConnection, source: _Source, stats: _ByteS
     """SQL giving each `_typed t` row its line number, and the join it needs.
 
     Parquet and JSON Lines know their row's position already. A CSV file where every line is
-    one record (no quote character, no blank line) numbers good rows from the ordinal the
-    reader gives them, shifted past the lines it rejected (an ASOF join on the few rejects).
-    Otherwise, quoted fields may span lines: the file is scanned with Python's csv module to
-    learn where each record starts.
+    one record (no quote character, no blank line) numbers good rows from their ordinal, shifted
+    past the lines the reader rejected (an ASOF join on the few rejects). Otherwise, quoted fields
+    may span lines, or blank lines (not rows) shift the rest: the file is scanned with Python's csv
+    module to learn where each record starts.
     """
     if source.format != "csv":
         return "t._ord", ""
-    if stats.lines_are_records:
-        source.rows_in_file = max(stats.physical_lines - 1 - len(source.csv_blank_rejects), 0)
+    typed_rows = con.execute("select count(*) from _typed").fetchall()[0][0]
+    rows_if_lines_are_records = max(stats.physical_lines - 1 - len(source.csv_blank_rejects), 0)
+    # Fewer rows than lines: a blank line, or a record the reader lost. The csv module tells them apart.
+    if stats.lines_are_records and typed_rows + len(source.structural) == rows_if_lines_are_records:
+        source.rows_in_file = rows_if_lines_are_records
         if not source.csv_rejected_lines:
             return "t._ord + 1", ""
         # Good row k follows reject j (rank j, line r_j) when k >= r_j - j; its line is k + 1 + #such rejects.
@@ -943,10 +956,9 @@ def _line_numbers(con: duckdb.DuckDBPyConnection, source: _Source, stats: _ByteS
     source.rows_in_file = sum(1 for _, _, blank in records if not blank)
     physical = {dline: pline for dline, pline, _ in records}
     source.structural = [(physical.get(line, line), reason, raw) for line, reason, raw in source.structural]
-    good_rows = con.execute("select count(*) from _typed").fetchall()[0][0]
-    if len(good_lines) != good_rows:
+    if len(good_lines) != typed_rows:
         raise _Rejected(f"the file has {len(good_lines)} well-formed data rows but the reader produced "
-                        f"{good_rows}; nothing loaded")
+                        f"{typed_rows}; nothing loaded")
     line_map = pa.table({"_ord": pa.array(range(1, len(good_lines) + 1), pa.int64()),
                          "_line": pa.array(good_lines, pa.int64())})
     con.register("_line_map_arrow", line_map)
