@@ -5,7 +5,8 @@ Side by side, in one run, alternating, each into a fresh DuckDB warehouse file:
 - **ingestion**: the Dagster asset `raw/pos__sales` materialised for the extract's date partition
   (the loader: checksum, read as text, TRY_CAST per column, required / allowed / minimum checks,
   unknown item and location ids, fractional units, duplicate keys, line numbers, quarantine,
-  registry, one transaction), after items and locations were loaded (not timed);
+  registry, one transaction), after items and locations were loaded (not timed); the line numbers
+  of every row are then checked against the generator's formula;
 - **bare**: `create table sales as select * from read_csv('<file>')`, DuckDB's own load with type
   auto-detection, no checks — the physical limit here;
 - **bare, contract types**: the same with the contract's column types declared (for reference).
@@ -131,8 +132,18 @@ def main(argv: list[str] | None = None) -> int:
             loaded, quarantined = con.execute(
                 "select rows_loaded, rows_quarantined from ops.file_registry where entity = 'pos/sales'"
             ).fetchall()[0]
+            # Each row's line follows from its key (the generator's row i is line i + 2): an independent
+            # check that the loader's line numbers survived reading the file in parallel.
+            row_index = (f"(business_date - date '2024-01-01') * {STORES * ITEMS_COUNT} "
+                         f"+ cast(location_id as bigint) * {ITEMS_COUNT} + cast(item_id as bigint)")
+            wrong_lines = con.execute(
+                f"select count(*) from raw.pos__sales where _row_number <> {row_index} + 2").fetchall()[0][0]
+            wrong_quarantine_lines = con.execute(
+                "select count(*) from ops.quarantine where (line_number - 2) % 1000 <> 999").fetchall()[0][0]
+        assert wrong_lines == 0 and wrong_quarantine_lines == 0, (wrong_lines, wrong_quarantine_lines)
         median = {k: statistics.median(v) for k, v in times.items()}
-        print(f"\nrows loaded {loaded:,}, quarantined {quarantined:,} (expected {args.rows // 1000:,})")
+        print(f"\nrows loaded {loaded:,}, quarantined {quarantined:,} (expected {args.rows // 1000:,}); "
+              "every loaded and quarantined row's line number checked against the generator")
         print("\n| load | median wall time | runs | rows/s |")
         print("|---|---|---|---|")
         for name, values in times.items():
