@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -144,8 +145,19 @@ class LandingScan:
         return sorted({f.extract_date.isoformat() for f in self.extracts})
 
 
-# Temporary ENUM types of the master data's ids, for the unknown-id and fractional-units checks.
-KNOWN_ITEM_IDS, UNIT_ITEM_IDS, KNOWN_LOCATION_IDS = "_known_item_ids", "_unit_item_ids", "_known_location_ids"
+@dataclass(frozen=True)
+class _IdTypes:
+    """Names of the temporary ENUM types of the master data's ids (unknown-id and fractional-units checks)."""
+
+    items: str
+    unit_items: str  # items that do not sell by weight
+    locations: str
+
+    @classmethod
+    def unique(cls) -> _IdTypes:
+        suffix = uuid.uuid4().hex[:12]
+        return cls(f"_known_item_ids_{suffix}", f"_unit_item_ids_{suffix}", f"_known_location_ids_{suffix}")
+
 
 # SQL for the 64-bit hash that groups candidate duplicate keys ({} = the key's columns). A test
 # replaces it with a constant to prove that colliding hashes never make distinct keys duplicates.
@@ -451,10 +463,8 @@ def _load_file(
         return outcome
     finally:
         con.execute("drop view if exists _typed")
-        for table in ("_typed_rows", "_jsonl", "_duplicate_rows", "_known_items", "_line_map", "_line_offsets"):
+        for table in ("_typed_rows", "_jsonl", "_duplicate_rows", "_line_map", "_line_offsets"):
             con.execute(f"drop table if exists {table}")
-        for enum in (KNOWN_ITEM_IDS, UNIT_ITEM_IDS, KNOWN_LOCATION_IDS):
-            con.execute(f"drop type if exists {enum}")
 
 
 def _read(con, landed: LandedFile, entity: Entity, stat: os.stat_result, today: date) -> _Source:
@@ -545,6 +555,7 @@ class _Source:
     csv_blank_rejects: set[int] = field(default_factory=set)
     # `sql` yields no `_ord`: the record's ordinal is its position in `_typed_rows` (see _type_rows).
     ordinal_from_position: bool = False
+    id_types: _IdTypes = field(default_factory=_IdTypes.unique)
 
 
 def _map_header(names: list[str], entity: Entity) -> tuple[dict[str, str], list[str]]:
@@ -733,6 +744,19 @@ def _sql_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+TRUE_WORDS = ("'true'", "'t'", "'yes'", "'y'", "'1'")
+FALSE_WORDS = ("'false'", "'f'", "'no'", "'n'", "'0'")
+
+
+def _one_of(expression: str, literals: Collection[str]) -> str:
+    """`expression` equals one of the SQL literals, as an OR chain (NULL for NULL, like IN).
+
+    Not `IN (...)` nor `list_contains`: DuckDB turns a list of five constants into a join, and a join
+    in the typing pass loses the file's row order (see _create_typed_rows).
+    """
+    return "(" + " or ".join(f"{expression} = {literal}" for literal in literals) + ")"
+
+
 def _value(column: Column, v: str) -> str:
     """DuckDB expression typing the trimmed text `v` as the column's type (NULL when it does not parse)."""
     if column.type == DATE:
@@ -742,8 +766,8 @@ def _value(column: Column, v: str) -> str:
     if column.type in (QUANTITY, INTEGER):
         return f"try_cast({v} as double)"  # an INTEGER is made one after checking it is whole
     if column.type == BOOLEAN:
-        return (f"case when lower({v}) in ('true', 't', 'yes', 'y', '1') then true "
-                f"when lower({v}) in ('false', 'f', 'no', 'n', '0') then false end")
+        return (f"case when {_one_of(f'lower({v})', TRUE_WORDS)} then true "
+                f"when {_one_of(f'lower({v})', FALSE_WORDS)} then false end")
     if column.type.startswith("DECIMAL"):
         return f"try_cast({v} as {column.type})"
     return v
@@ -760,7 +784,7 @@ def _expected(column: Column) -> str:
     }.get(column.type, f"a {column.type} value")
 
 
-def _column_problems(column: Column, v: str, x: str) -> list[tuple[str, str]]:
+def _column_problems(column: Column, v: str, x: str, id_types: _IdTypes) -> list[tuple[str, str]]:
     """(condition, reason SQL) pairs for one column, in the order they are reported.
 
     Conditions are cheap tests on the typed value first (`x is null` covers both a missing value
@@ -788,10 +812,9 @@ def _column_problems(column: Column, v: str, x: str) -> list[tuple[str, str]]:
         problems.append((bad_number, unparsed))
     if column.allowed:
         if column.type == "VARCHAR":
-            allowed = ", ".join(_sql_literal(a.lower()) for a in column.allowed)
-            condition = f"lower({x}) not in ({allowed})"
+            condition = f"not {_one_of(f'lower({x})', [_sql_literal(a.lower()) for a in column.allowed])}"
         else:
-            condition = f"{x} not in ({', '.join(column.allowed)})"
+            condition = f"not {_one_of(x, column.allowed)}"
         problems.append((condition, got(f"expected one of {', '.join(column.allowed)}")))
     if column.minimum is not None:
         problems.append((f"{x} < {column.minimum!r}", got(f"below the minimum {column.minimum:g}")))
@@ -800,7 +823,7 @@ def _column_problems(column: Column, v: str, x: str) -> list[tuple[str, str]]:
     if column.references is not None:
         # A cast to an ENUM of the master data's ids, not a join or IN (subquery): the typing pass must
         # read one table and nothing else, or DuckDB does not keep the file's row order (see _type_rows).
-        known = KNOWN_ITEM_IDS if column.references == ITEMS_PATH else KNOWN_LOCATION_IDS
+        known = id_types.items if column.references == ITEMS_PATH else id_types.locations
         wildcard = f" and {x} <> {_sql_literal(column.wildcard)}" if column.wildcard else ""
         problems.append((f"try_cast({x} as {known}) is null{wildcard}",
                          f"{_sql_literal(f'unknown {column.name} ' + chr(39))} || {x} || "
@@ -850,7 +873,7 @@ def _typed_table_sql(entity: Entity, source: _Source) -> str:
             typed_columns.append(f'{value} as "{column.name}"')
         if column.name == "item_id" and column.references == ITEMS_PATH:
             item_value = value
-        for condition, reason in _column_problems(column, text, value):
+        for condition, reason in _column_problems(column, text, value, source.id_types):
             cases.append(f"when {condition} then {_sql_literal(column.name)} || chr(31) || {reason}")
     units = [(column, f"val_{i}") for i, column in enumerate(entity.columns)
              if column.whole_units and column.name in source.present]
@@ -859,7 +882,7 @@ def _typed_table_sql(entity: Entity, source: _Source) -> str:
         # One lookup for all the quantity columns, and only for rows holding a fractional quantity: the
         # item is NULL for the others, and a NULL looks nothing up.
         fractional = " or ".join(f"{value} <> floor({value})" for _, value in units)
-        sold_by_unit = (f", try_cast((case when {fractional} then {item_value} end) as {UNIT_ITEM_IDS}) "
+        sold_by_unit = (f", try_cast((case when {fractional} then {item_value} end) as {source.id_types.unit_items}) "
                         "is not null as _item_sold_by_unit")
         for column, value in units:
             cases.append(
@@ -892,33 +915,73 @@ def _typed_table_sql(entity: Entity, source: _Source) -> str:
 def _type_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source) -> None:
     """Build `_typed_rows` from the file (the one full pass) and the view `_typed` over it with each row's
     ordinal `_ord`, then collect the CSV reader's rejects."""
-    # The master data's ids as ENUM types: the id checks are casts, so the typing pass reads the file
-    # and nothing else. DuckDB keeps the row order of a SELECT (projections, WHERE) from one table;
-    # a join or a subquery does not guarantee it (seen: an IN (subquery) reordered a file's chunks).
-    if any(c.references == ITEMS_PATH for c in entity.columns):
-        con.execute("""create temp table _known_items as
-                       select trim(item_id) as id,
-                              coalesce(arg_max(sold_by_weight, _extract_date), false) as sold_by_weight
-                       from raw.erp__items where trim(item_id) is not null group by 1""")
-        con.execute(f"create temp type {KNOWN_ITEM_IDS} as enum (select id from _known_items order by id)")
-        con.execute(f"create temp type {UNIT_ITEM_IDS} as enum "
-                    "(select id from _known_items where not sold_by_weight order by id)")
-    if any(c.references == LOCATIONS_PATH for c in entity.columns):
-        con.execute(f"create temp type {KNOWN_LOCATION_IDS} as enum (select distinct trim(location_id) as id "
-                    "from raw.erp__locations where trim(location_id) is not null order by id)")
-    # Insertion order is what makes a row's position in `_typed_rows` its record ordinal in the file
-    # (DuckDB's default; set here because nothing else may turn it off for this statement).
-    con.execute("set preserve_insertion_order = true")
+    types = source.id_types
+    created: list[str] = []
     try:
-        con.execute(_typed_table_sql(entity, source), source.params)
-    except duckdb.Error as exc:
-        if source.rejects_table:
-            con.execute(f"drop table if exists {source.rejects_table}")
-        raise _Rejected(f"cannot be read as {source.format}: {_first_line(str(exc))}") from exc
+        # The master data's ids as ENUM types: the id checks are casts, not joins (see below).
+        if any(c.references == ITEMS_PATH for c in entity.columns):
+            con.execute("""create temp table _known_items as
+                           select trim(item_id) as id,
+                                  coalesce(arg_max(sold_by_weight, _extract_date), false) as sold_by_weight
+                           from raw.erp__items where trim(item_id) is not null group by 1""")
+            created.append("table _known_items")
+            con.execute(f"create temp type {types.items} as enum (select id from _known_items order by id)")
+            created.append(f"type {types.items}")
+            con.execute(f"create temp type {types.unit_items} as enum "
+                        "(select id from _known_items where not sold_by_weight order by id)")
+            created.append(f"type {types.unit_items}")
+        if any(c.references == LOCATIONS_PATH for c in entity.columns):
+            con.execute(f"create temp type {types.locations} as enum (select distinct trim(location_id) as id "
+                        "from raw.erp__locations where trim(location_id) is not null order by id)")
+            created.append(f"type {types.locations}")
+        with _insertion_order(con, True):
+            _create_typed_rows(con, entity, source)
+    finally:
+        for thing in reversed(created):
+            con.execute(f"drop {thing}")
     ordinal = "rowid + 1 as _ord, " if source.ordinal_from_position else ""
     con.execute(f"create temp view _typed as select {ordinal}* from _typed_rows")
     if source.rejects_table:
         _collect_csv_rejects(con, source)
+
+
+def _create_typed_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source) -> None:
+    """Run the typing pass; a CSV's record ordinal is the row's position in `_typed_rows` when DuckDB keeps
+    the file's order, else a `row_number()` window numbers the records as they are read (one core).
+
+    DuckDB keeps the row order of a SELECT of projections and WHERE from one table, written by its
+    order-keeping "batch" insert; a join or a subquery does not (an `IN (subquery)` and a long `IN` list,
+    which DuckDB turns into a join, both reordered files in tests). The plan says which insert it is.
+    """
+    sql = _typed_table_sql(entity, source)
+    try:
+        if source.ordinal_from_position:
+            plan = " ".join(str(v) for row in con.execute("explain " + sql, source.params).fetchall() for v in row)
+            if "batch create table as" not in plan.lower():
+                log.warning("%s: the typing pass would not keep the file's row order; numbering rows with a "
+                            "window instead (slower)", source.path)
+                source.sql = f"(select row_number() over () as _ord, * from {source.sql})"
+                source.ordinal_from_position = False
+                sql = _typed_table_sql(entity, source)
+        con.execute(sql, source.params)
+    except duckdb.Error as exc:
+        if source.rejects_table:
+            con.execute(f"drop table if exists {source.rejects_table}")
+        raise _Rejected(f"cannot be read as {source.format}: {_first_line(str(exc))}") from exc
+
+
+@contextmanager
+def _insertion_order(con: duckdb.DuckDBPyConnection, preserve: bool) -> Iterator[None]:
+    """DuckDB's `preserve_insertion_order` for the statements inside, then the caller's value again.
+
+    Not inside a transaction: a statement that fails aborts it, and the setting could not be restored.
+    """
+    before = con.execute("select current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute(f"set preserve_insertion_order = {str(preserve).lower()}")
+    try:
+        yield
+    finally:
+        con.execute(f"set preserve_insertion_order = {str(before).lower()}")
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source, stats: _ByteStats) -> _Checked:
@@ -989,15 +1052,21 @@ def _csv_records(path: Path) -> list[tuple[int, int, bool]]:
     is not a row.
     """
     records: list[tuple[int, int, bool]] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        previous_end = 0
-        for dline, row in enumerate(reader, start=1):
-            start = previous_end + 1
-            previous_end = reader.line_num
-            if dline == 1 or not row:
-                continue  # the header; a blank line (neither DuckDB nor the contract counts it as a row)
-            records.append((dline, start, len(row) == 1 and not row[0].strip()))
+    # The csv module refuses fields over 128 KiB by default; DuckDB rejects lines over its own maximum
+    # as rows, so such a field must be counted here, not stop the load.
+    field_limit = csv.field_size_limit(2**31 - 1)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            previous_end = 0
+            for dline, row in enumerate(reader, start=1):
+                start = previous_end + 1
+                previous_end = reader.line_num
+                if dline == 1 or not row:
+                    continue  # the header; a blank line (neither DuckDB nor the contract counts it as a row)
+                records.append((dline, start, len(row) == 1 and not row[0].strip()))
+    finally:
+        csv.field_size_limit(field_limit)
     return records
 
 
@@ -1071,19 +1140,19 @@ def _commit_extract(con, entity: Entity, landed: LandedFile, stat: os.stat_resul
         "_raw": pa.array([s[2] for s in source.structural], pa.string()),
     })
     without_duplicates = " and t._ord not in (select _ord from _duplicate_rows)" if checked.duplicate_rows else ""
-    con.execute("begin transaction")
-    try:
-        earlier = con.execute(
-            "select string_agg(file, ', ' order by file) from ops.file_registry "
-            "where entity = ? and extract_date = ? and outcome = ?",
-            [entity.path, landed.extract_date, LOADED],
-        ).fetchall()[0][0]
-        outcome.restated_file = earlier
-        con.execute(f"delete from raw.{entity.name} where _extract_date = ?", [landed.extract_date])
-        # Each row carries its line, so raw need not hold the rows in file order; without that order
-        # DuckDB writes full row groups in parallel (about 30 % faster on 10 million POS rows).
-        con.execute("set preserve_insertion_order = false")
+    # Each row carries its line, so raw need not hold the rows in file order; without that order DuckDB
+    # writes full row groups in parallel (about 30 % faster on 10 million POS rows). The caller's setting
+    # comes back after the commit or rollback, never inside a transaction that a failure has aborted.
+    with _insertion_order(con, False):
+        con.execute("begin transaction")
         try:
+            earlier = con.execute(
+                "select string_agg(file, ', ' order by file) from ops.file_registry "
+                "where entity = ? and extract_date = ? and outcome = ?",
+                [entity.path, landed.extract_date, LOADED],
+            ).fetchall()[0][0]
+            outcome.restated_file = earlier
+            con.execute(f"delete from raw.{entity.name} where _extract_date = ?", [landed.extract_date])
             con.execute(
                 f"""insert into raw.{entity.name} ({columns}, {metadata})
                     select {", ".join(f't."{c}"' for c in entity.column_names)}, ?, ?, ?, ?, {checked.line_sql}
@@ -1091,36 +1160,34 @@ def _commit_extract(con, entity: Entity, landed: LandedFile, stat: os.stat_resul
                     where t._problem is null{without_duplicates}""",
                 [landed.relative_path, landed.extract_date, load_id, loaded_at],
             )
-        finally:
-            con.execute("set preserve_insertion_order = true")
-        quarantine_values = [file_id, entity.path, landed.relative_path, landed.extract_date, load_id, loaded_at]
-        con.register("_structural_arrow", structural)
-        con.execute(
-            f"""insert into ops.quarantine
-                select ?, ?, ?, ?, _line, _column, _reason, _raw, ?, ?
-                from (
-                    select {checked.line_sql} as _line, split_part(t._problem, chr(31), 1) as _column,
-                           split_part(t._problem, chr(31), 2) as _reason, t._raw
-                    from _typed t {checked.line_join} where t._problem is not null
-                    union all
-                    select _line, _column, _reason, _raw from _duplicate_rows
-                    union all
-                    select _line, NULL, _reason, _raw from _structural_arrow
-                )
-                order by _line""",
-            quarantine_values,
-        )
-        con.unregister("_structural_arrow")
-        con.execute(
-            "update ops.file_registry set outcome = ?, superseded_by = ? "
-            "where entity = ? and extract_date = ? and outcome = ?",
-            [SUPERSEDED, landed.relative_path, entity.path, landed.extract_date, LOADED],
-        )
-        _register(con, outcome, landed, stat, sha256, load_id, loaded_at)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+            quarantine_values = [file_id, entity.path, landed.relative_path, landed.extract_date, load_id, loaded_at]
+            con.register("_structural_arrow", structural)
+            con.execute(
+                f"""insert into ops.quarantine
+                    select ?, ?, ?, ?, _line, _column, _reason, _raw, ?, ?
+                    from (
+                        select {checked.line_sql} as _line, split_part(t._problem, chr(31), 1) as _column,
+                               split_part(t._problem, chr(31), 2) as _reason, t._raw
+                        from _typed t {checked.line_join} where t._problem is not null
+                        union all
+                        select _line, _column, _reason, _raw from _duplicate_rows
+                        union all
+                        select _line, NULL, _reason, _raw from _structural_arrow
+                    )
+                    order by _line""",
+                quarantine_values,
+            )
+            con.unregister("_structural_arrow")
+            con.execute(
+                "update ops.file_registry set outcome = ?, superseded_by = ? "
+                "where entity = ? and extract_date = ? and outcome = ?",
+                [SUPERSEDED, landed.relative_path, entity.path, landed.extract_date, LOADED],
+            )
+            _register(con, outcome, landed, stat, sha256, load_id, loaded_at)
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
 
 
 # --- conservation -------------------------------------------------------------------------------

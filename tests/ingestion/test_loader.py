@@ -274,3 +274,114 @@ def test_colliding_key_hashes_never_make_distinct_keys_duplicates(landing: Path,
         "select line_number from ops.quarantine where file like '%collide.csv' order by 1").fetchall()] == [3, 5]
     loaded = con.execute("select cast(units as int) from raw.pos__sales where _file like '%collide.csv'").fetchall()
     assert sorted(loaded) == [(3,), (5,), (7,)]
+
+
+def test_every_entity_types_its_rows_in_an_order_keeping_pass(tmp_path: Path) -> None:
+    """A CSV's row ordinal is its position in the typed table: only right when DuckDB's plan keeps the
+    file's order (its "batch" insert). A join (an IN list of five constants, an IN subquery) breaks it."""
+    import ingestion.loader as loader
+
+    con = duckdb.connect()
+    ensure_warehouse_schema(con)
+    for entity in ENTITIES:
+        path = write(tmp_path / f"{entity.name}.csv", ",".join(entity.column_names) + "\n")
+        source = loader._read_csv(con, path, entity)
+        for name in (source.id_types.items, source.id_types.unit_items, source.id_types.locations):
+            con.execute(f"create temp type {name} as enum ('a')")
+        plan = " ".join(str(v) for row in con.execute(
+            "explain " + loader._typed_table_sql(entity, source), source.params).fetchall() for v in row)
+        assert "Batch Create Table As" in plan, entity.path
+        assert "Join" not in plan, entity.path
+
+
+def _items_text(count: int) -> tuple[str, dict[str, int], list[int]]:
+    """An item master of `count` rows with a sold_by_weight column: each item's line, counted as written,
+    and the lines of the short records (a trailer-like `TOTAL,<n>` every 50,000 rows)."""
+    lines = ["item_id,item_name,category,subcategory,brand,unit_cost,regular_price,pack_size,moq,supplier_id,"
+             "lead_time_days,sold_by_weight"]
+    expected: dict[str, int] = {}
+    short_records: list[int] = []
+    for index in range(count):
+        if index % 50_000 == 7:
+            lines.append(f"TOTAL,{index}")
+            short_records.append(len(lines))
+        lines.append(f"X{index:07d},n,C,S,B,1.00,2.00,6,6,V,7,{('true', 'no', '')[index % 3]}")
+        expected[f"X{index:07d}"] = len(lines)
+    return "\n".join(lines) + "\n", expected, short_records
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [2, 4])
+def test_line_numbers_on_a_large_item_master(tmp_path: Path, threads: int) -> None:
+    """~16 MB of items, read by DuckDB in parallel: the boolean column's parsing (an IN list of five
+    words) once became a join that reordered the rows, and every line was wrong with no error."""
+    text, expected, short_records = _items_text(400_000)
+    landing = tmp_path / "landing"
+    write(landing / "erp" / "items" / "2024-01-01" / "items.csv", text)
+    con = duckdb.connect(config={"threads": threads})
+    outcome = load_entity(con, landing, ITEMS, "load-1").outcomes[0]
+    assert (outcome.outcome, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 400_000, 8)
+    assert dict(con.execute("select item_id, _row_number from raw.erp__items").fetchall()) == expected
+    assert [r[0] for r in con.execute("select line_number from ops.quarantine order by 1").fetchall()] == \
+        short_records
+    weights = con.execute("select sold_by_weight, count(*) from raw.erp__items group by 1 order by 1").fetchall()
+    assert weights == [(False, 133_333), (True, 133_334), (None, 133_333)]
+
+
+def test_a_typing_pass_that_would_lose_the_order_falls_back_to_numbering_rows(landing: Path, con, monkeypatch,
+                                                                               caplog) -> None:
+    """If the typing statement ever holds a join again, the loader numbers the rows with a window."""
+    import ingestion.loader as loader
+
+    typed_table_sql = loader._typed_table_sql
+
+    def with_a_join(entity, source):  # the same statement with a subquery DuckDB plans as a join
+        return typed_table_sql(entity, source).replace(
+            " as _key_hash ", " as _key_hash, 1 in (select 1 from range(10)) as _join ", 1)
+
+    monkeypatch.setattr(loader, "_typed_table_sql", with_a_join)
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,1\n2024-01-03,S1,002,x,7.5,0,1\n2024-01-03,S2,002,1,2,0,1\n")
+    with caplog.at_level("WARNING", logger="ingestion.loader"):
+        result = load(con, landing, "pos/sales", load_id="join")
+    assert "would not keep the file's row order" in caplog.text
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 1)
+    assert con.execute("select item_id, location_id, _row_number from raw.pos__sales where _load_id = 'join' "
+                       "order by 3").fetchall() == [("001", "S1", 2), ("002", "S2", 4)]
+    assert con.execute("select line_number from ops.quarantine").fetchall() == [(3,)]
+
+
+def test_a_failing_insert_into_raw_reports_its_own_error_and_restores_the_setting(landing: Path, con) -> None:
+    """A database error inside the restating transaction: nothing changes, the caller's
+    preserve_insertion_order comes back, and the error raised is the real one."""
+    before = table_rows(con, "raw.pos__sales")
+    con.execute("alter table raw.pos__sales rename to pos__sales_kept")
+    con.execute("create table raw.pos__sales as select * from raw.pos__sales_kept")
+    con.execute("alter table raw.pos__sales alter column units set not null")  # a constraint the file breaks
+    con.execute("set preserve_insertion_order = false")
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,1\n")
+    import ingestion.loader as loader
+    typed_table_sql = loader._typed_table_sql
+    # units made NULL after the checks: only the insert into raw can fail on it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loader, "_typed_table_sql", lambda entity, source: typed_table_sql(entity, source)
+                      .replace('val_3 as "units"', 'cast(null as double) as "units"', 1))
+        with pytest.raises(duckdb.ConstraintException):
+            load(con, landing, "pos/sales", load_id="fails")
+    assert con.execute("select current_setting('preserve_insertion_order')").fetchall() == [(False,)]
+    assert table_rows(con, "raw.pos__sales") == before
+    assert con.execute("select count(*) from ops.file_registry where load_id = 'fails'").fetchall() == [(0,)]
+
+
+def test_a_field_over_the_csv_module_limit_beside_a_blank_line(landing: Path, con) -> None:
+    """A blank line sends the file to the csv module's count, whose default field limit is 128 KiB."""
+    long_line = "2024-01-03,S1,003,9,1.00,0.00," + "1" * (3 << 20)
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,1\n\n" + long_line + "\n2024-01-03,S2,002,1,2,0,1\n")
+    outcome = load(con, landing, "pos/sales", load_id="long").outcomes[0]
+    assert (outcome.outcome, outcome.rows_in_file, outcome.rows_loaded, outcome.rows_quarantined) == \
+        ("loaded", 3, 2, 1)
+    assert con.execute("select item_id, _row_number from raw.pos__sales where _load_id = 'long' "
+                       "order by 2").fetchall() == [("001", 2), ("002", 5)]
+    assert con.execute("select line_number from ops.quarantine where load_id = 'long'").fetchall() == [(4,)]
