@@ -605,7 +605,8 @@ def _csv_header(path: Path) -> list[str]:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _Rejected(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the header)") from exc
-    header = next(csv.reader([text.rstrip("\r\n")]), [])
+    with _csv_field_limit():
+        header = next(csv.reader([text.rstrip("\r\n")]), [])
     if not header or all(not h.strip() for h in header):
         raise _Rejected("the first line is empty: expected a header row")
     return header
@@ -958,8 +959,11 @@ def _create_typed_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _
         if source.ordinal_from_position:
             plan = " ".join(str(v) for row in con.execute("explain " + sql, source.params).fetchall() for v in row)
             if "batch create table as" not in plan.lower():
-                log.warning("%s: the typing pass would not keep the file's row order; numbering rows with a "
-                            "window instead (slower)", source.path)
+                # On one thread DuckDB never plans the batch insert: the window costs nothing extra there.
+                threads = con.execute("select current_setting('threads')").fetchall()[0][0]
+                log.log(logging.WARNING if threads > 1 else logging.INFO,
+                        "%s: the typing pass would not keep the file's row order; numbering rows with a "
+                        "window instead (slower)", source.path)
                 source.sql = f"(select row_number() over () as _ord, * from {source.sql})"
                 source.ordinal_from_position = False
                 sql = _typed_table_sql(entity, source)
@@ -1052,22 +1056,27 @@ def _csv_records(path: Path) -> list[tuple[int, int, bool]]:
     is not a row.
     """
     records: list[tuple[int, int, bool]] = []
-    # The csv module refuses fields over 128 KiB by default; DuckDB rejects lines over its own maximum
-    # as rows, so such a field must be counted here, not stop the load.
-    field_limit = csv.field_size_limit(2**31 - 1)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            previous_end = 0
-            for dline, row in enumerate(reader, start=1):
-                start = previous_end + 1
-                previous_end = reader.line_num
-                if dline == 1 or not row:
-                    continue  # the header; a blank line (neither DuckDB nor the contract counts it as a row)
-                records.append((dline, start, len(row) == 1 and not row[0].strip()))
-    finally:
-        csv.field_size_limit(field_limit)
+    with _csv_field_limit(), path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        previous_end = 0
+        for dline, row in enumerate(reader, start=1):
+            start = previous_end + 1
+            previous_end = reader.line_num
+            if dline == 1 or not row:
+                continue  # the header; a blank line (neither DuckDB nor the contract counts it as a row)
+            records.append((dline, start, len(row) == 1 and not row[0].strip()))
     return records
+
+
+@contextmanager
+def _csv_field_limit() -> Iterator[None]:
+    """Lift the csv module's 128 KiB field limit: a long field is DuckDB's to reject as a row, and it must
+    not stop the load here."""
+    previous = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _find_duplicate_keys(con: duckdb.DuckDBPyConnection, entity: Entity, line_sql: str, line_join: str) -> None:
@@ -1186,7 +1195,10 @@ def _commit_extract(con, entity: Entity, landed: LandedFile, stat: os.stat_resul
             _register(con, outcome, landed, stat, sha256, load_id, loaded_at)
             con.execute("commit")
         except Exception:
-            con.execute("rollback")
+            try:
+                con.execute("rollback")
+            except duckdb.TransactionException:
+                pass  # a failed commit has ended the transaction already; its own error is the one to raise
             raise
 
 

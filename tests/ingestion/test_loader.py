@@ -281,7 +281,7 @@ def test_every_entity_types_its_rows_in_an_order_keeping_pass(tmp_path: Path) ->
     file's order (its "batch" insert). A join (an IN list of five constants, an IN subquery) breaks it."""
     import ingestion.loader as loader
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 2})  # on one thread DuckDB never plans the batch insert
     ensure_warehouse_schema(con)
     for entity in ENTITIES:
         path = write(tmp_path / f"{entity.name}.csv", ",".join(entity.column_names) + "\n")
@@ -385,3 +385,51 @@ def test_a_field_over_the_csv_module_limit_beside_a_blank_line(landing: Path, co
     assert con.execute("select item_id, _row_number from raw.pos__sales where _load_id = 'long' "
                        "order by 2").fetchall() == [("001", 2), ("002", 5)]
     assert con.execute("select line_number from ops.quarantine where load_id = 'long'").fetchall() == [(4,)]
+
+
+def test_a_header_field_over_the_csv_module_limit_is_only_an_extra_column(landing: Path, con) -> None:
+    header = SALES_HEADER.rstrip("\n") + "," + "n" * (200 << 10) + "\n"
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv", header + "2024-01-03,S1,001,3,7.5,0,1,x\n")
+    outcome = load(con, landing, "pos/sales", load_id="wide").outcomes[0]
+    assert (outcome.outcome, outcome.rows_loaded) == ("loaded", 1)
+    assert "ignored columns not in the contract" in outcome.warnings[0]
+
+
+def test_one_thread_numbers_rows_with_the_window_and_gets_the_same_lines(landing: Path, con, caplog) -> None:
+    """DuckDB plans no order-keeping batch insert on one thread: the fallback is expected, not a warning."""
+    con.execute("set threads = 1")
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv",
+          SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,1\n\n2024-01-03,S1,002,x,7.5,0,1\nshort\n"
+          "2024-01-03,S2,002,1,2,0,1\n")
+    with caplog.at_level("INFO", logger="ingestion.loader"):
+        load(con, landing, "pos/sales", load_id="one-thread")
+    assert [r.levelname for r in caplog.records if "row order" in r.message] == ["INFO"]
+    assert con.execute("select item_id, _row_number from raw.pos__sales where _load_id = 'one-thread' "
+                       "order by 2").fetchall() == [("001", 2), ("002", 6)]
+    assert con.execute("select line_number from ops.quarantine where load_id = 'one-thread' "
+                       "order by 1").fetchall() == [(4,), (5,)]
+
+
+def test_a_failed_commit_raises_its_own_error(landing: Path, con) -> None:
+    """DuckDB ends the transaction when a commit fails (an I/O error, a conflict): the rollback after it
+    fails too, and must not hide the commit's error."""
+    class FailingCommit:
+        def __init__(self, connection):
+            self.connection = connection
+
+        def execute(self, sql, *args):
+            if sql == "commit":
+                self.connection.execute("rollback")
+                raise duckdb.TransactionException("Failed to commit: disk full (simulated)")
+            return self.connection.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.connection, name)
+
+    before = table_rows(con, "raw.pos__sales")
+    write(landing / "pos" / "sales" / "2024-01-04" / "sales.csv", SALES_HEADER + "2024-01-03,S1,001,3,7.5,0,1\n")
+    with pytest.raises(duckdb.TransactionException, match="disk full"):
+        load_entity(FailingCommit(con), landing, SALES, "fails")
+    assert table_rows(con, "raw.pos__sales") == before
+    assert con.execute("select count(*) from ops.file_registry where load_id = 'fails'").fetchall() == [(0,)]
+    assert con.execute("select current_setting('preserve_insertion_order')").fetchall() == [(True,)]
