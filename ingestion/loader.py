@@ -767,8 +767,10 @@ def _value(column: Column, v: str) -> str:
     if column.type in (QUANTITY, INTEGER):
         return f"try_cast({v} as double)"  # an INTEGER is made one after checking it is whole
     if column.type == BOOLEAN:
-        return (f"case when {_one_of(f'lower({v})', TRUE_WORDS)} then true "
-                f"when {_one_of(f'lower({v})', FALSE_WORDS)} then false end")
+        # Surrounding blanks and tabs skipped, as DuckDB's casts do for numbers and dates.
+        word = f"lower(trim({v}, chr(32) || chr(9) || chr(10) || chr(13)))"
+        return (f"case when {_one_of(word, TRUE_WORDS)} then true "
+                f"when {_one_of(word, FALSE_WORDS)} then false end")
     if column.type.startswith("DECIMAL"):
         return f"try_cast({v} as {column.type})"
     return v

@@ -433,3 +433,17 @@ def test_a_failed_commit_raises_its_own_error(landing: Path, con) -> None:
     assert table_rows(con, "raw.pos__sales") == before
     assert con.execute("select count(*) from ops.file_registry where load_id = 'fails'").fetchall() == [(0,)]
     assert con.execute("select current_setting('preserve_insertion_order')").fetchall() == [(True,)]
+
+
+def test_booleans_skip_surrounding_blanks_like_numbers_do(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write(landing / "erp" / "items" / "2024-01-01" / "items.csv", ITEMS_CSV.splitlines()[0] + "\n"
+          "001,Granola,CEREAL,GRANOLA,B1, 1.00 ,2.50,6,6,V1,7, Yes \n"
+          "002,Oats,CEREAL,OATS,B1,1.00,2.00,6,6,V1,7,\tfalse\n"
+          "003,Muesli,CEREAL,MUESLI,B1,1.00,2.00,6,6,V1,7,  \n")
+    con = duckdb.connect()
+    load_entity(con, landing, ITEMS, "load-1")
+    assert con.execute("select item_id, unit_cost, sold_by_weight from raw.erp__items order by 1").fetchall() == [
+        ("001", pytest.approx(1.0), True), ("002", pytest.approx(1.0), False)]
+    assert con.execute("select line_number, column_name, reason from ops.quarantine").fetchall() == [
+        (4, "sold_by_weight", "got '  ', expected true or false")]
