@@ -26,7 +26,9 @@ A source system integrates by dropping extract files at
 ext one of {extensions}). CSV files have a header row, are UTF-8 and comma-separated; JSON Lines
 hold one object per line; Parquet columns may be typed or text. Dates are ISO (a timestamp in a date
 column keeps the date as written); timestamps are stored in UTC (one without an offset is read as
-UTC). Ids are strings compared after trimming surrounding blanks: leading zeros are kept. Header
+UTC). Booleans are `true`, `t`, `yes`, `y`, `1` or `false`, `f`, `no`, `n`, `0`, in any case.
+Numbers, dates and booleans may have blanks around them. Ids are strings compared after trimming
+surrounding blanks: leading zeros are kept. Header
 names are matched after trimming, lower-casing and turning inner blanks or dashes into `_`
 (`Item ID` is `item_id`, with a warning).
 
