@@ -98,11 +98,13 @@ def time_ingestion_asset(landing: Path, warehouse: Path) -> float:
     return elapsed
 
 
+# The contract's POS columns the generated file has (no returns_units), and their types for read_csv.
+READ_COLUMNS = [c for c in SALES.columns if c.name != "returns_units"]
+READ_TYPES = "{" + ", ".join(f"'{c.name}': '{c.type}'" for c in READ_COLUMNS) + "}"
+
+
 def time_bare(sales: Path, warehouse: Path, typed: bool) -> float:
-    columns = ""
-    if typed:
-        columns = ", columns = {" + ", ".join(f"'{c.name}': '{c.type}'" for c in SALES.columns
-                                              if c.name not in ("returns_units",)) + "}"
+    columns = f", columns = {READ_TYPES}" if typed else ""
     started = time.perf_counter()
     with duckdb.connect(str(warehouse)) as con:
         con.execute(f"create table sales as select * from read_csv('{sales}', header = true{columns}"
@@ -115,9 +117,7 @@ def time_floor(sales: Path, warehouse: Path) -> float:
     no checks, no line numbers, no registry. What any loader into this table pays at least."""
     from ingestion.loader import METADATA_COLUMNS, ensure_warehouse_schema
 
-    read_columns = [c for c in SALES.columns if c.name != "returns_units"]  # not in the generated file
-    columns = "{" + ", ".join(f"'{c.name}': '{c.type}'" for c in read_columns) + "}"
-    names = ", ".join(f'"{c.name}"' for c in read_columns)
+    names = ", ".join(f'"{c.name}"' for c in READ_COLUMNS)
     metadata = ", ".join(name for name, _ in METADATA_COLUMNS)
     with duckdb.connect(str(warehouse)) as con:
         ensure_warehouse_schema(con)
@@ -125,7 +125,7 @@ def time_floor(sales: Path, warehouse: Path) -> float:
         con.execute(f"""insert into raw.pos__sales ({names}, {metadata})
                         select *, 'pos/sales/{EXTRACT_DATE}/sales.csv', date '{EXTRACT_DATE}', 'floor',
                                now()::timestamp, 0
-                        from read_csv('{sales}', header = true, columns = {columns}, ignore_errors = true)""")
+                        from read_csv('{sales}', header = true, columns = {READ_TYPES}, ignore_errors = true)""")
         return time.perf_counter() - started
 
 

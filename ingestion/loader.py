@@ -553,7 +553,7 @@ class _Source:
     rejects_table: str | None = None  # CSV: DuckDB's rejects of the scan
     csv_rejected_lines: list[int] = field(default_factory=list)  # DuckDB's line numbers
     csv_blank_rejects: set[int] = field(default_factory=set)
-    # `sql` yields no `_ord`: the record's ordinal is its position in `_typed_rows` (see _type_rows).
+    # `sql` yields no `_ord`: the record's ordinal is its position in `_typed_rows` (see _create_typed_rows).
     ordinal_from_position: bool = False
     id_types: _IdTypes = field(default_factory=_IdTypes.unique)
 
@@ -623,7 +623,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, entity: Entity) -> _So
     # not a reason to drop the row. Only records that cannot be split into the header's fields
     # (and lines that are not UTF-8) become DuckDB rejects.
     # No `_ord` here: numbering the records with a window would make the whole typing pass (and the
-    # writing of `_typed`) single-threaded. The ordinal is the row's position in `_typed` instead.
+    # writing of `_typed_rows`) single-threaded. The ordinal is the row's position there instead.
     sql = f"""(select *
                from read_csv(?, header = true, delim = ',', quote = '"', escape = '"', columns = {columns},
                              auto_detect = false, ignore_errors = true, store_rejects = true,
@@ -825,7 +825,7 @@ def _column_problems(column: Column, v: str, x: str, id_types: _IdTypes) -> list
         problems.append((f"{x} > {column.maximum!r}", got(f"above the maximum {column.maximum:g}")))
     if column.references is not None:
         # A cast to an ENUM of the master data's ids, not a join or IN (subquery): the typing pass must
-        # read one table and nothing else, or DuckDB does not keep the file's row order (see _type_rows).
+        # read one table and nothing else, or DuckDB does not keep the file's row order (see _create_typed_rows).
         known = id_types.items if column.references == ITEMS_PATH else id_types.locations
         wildcard = f" and {x} <> {_sql_literal(column.wildcard)}" if column.wildcard else ""
         problems.append((f"try_cast({x} as {known}) is null{wildcard}",
@@ -918,34 +918,38 @@ def _typed_table_sql(entity: Entity, source: _Source) -> str:
 def _type_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source) -> None:
     """Build `_typed_rows` from the file (the one full pass) and the view `_typed` over it with each row's
     ordinal `_ord`, then collect the CSV reader's rejects."""
-    types = source.id_types
-    created: list[str] = []
-    try:
-        # The master data's ids as ENUM types: the id checks are casts, not joins (see below).
-        if any(c.references == ITEMS_PATH for c in entity.columns):
-            con.execute("""create temp table _known_items as
-                           select trim(item_id) as id,
-                                  coalesce(arg_max(sold_by_weight, _extract_date), false) as sold_by_weight
-                           from raw.erp__items where trim(item_id) is not null group by 1""")
-            created.append("table _known_items")
-            con.execute(f"create temp type {types.items} as enum (select id from _known_items order by id)")
-            created.append(f"type {types.items}")
-            con.execute(f"create temp type {types.unit_items} as enum "
-                        "(select id from _known_items where not sold_by_weight order by id)")
-            created.append(f"type {types.unit_items}")
-        if any(c.references == LOCATIONS_PATH for c in entity.columns):
-            con.execute(f"create temp type {types.locations} as enum (select distinct trim(location_id) as id "
-                        "from raw.erp__locations where trim(location_id) is not null order by id)")
-            created.append(f"type {types.locations}")
-        with _insertion_order(con, True):
-            _create_typed_rows(con, entity, source)
-    finally:
-        for thing in reversed(created):
-            con.execute(f"drop {thing}")
+    with _master_id_types(con, entity, source.id_types), _insertion_order(con, True):
+        _create_typed_rows(con, entity, source)
     ordinal = "rowid + 1 as _ord, " if source.ordinal_from_position else ""
     con.execute(f"create temp view _typed as select {ordinal}* from _typed_rows")
     if source.rejects_table:
         _collect_csv_rejects(con, source)
+
+
+@contextmanager
+def _master_id_types(con: duckdb.DuckDBPyConnection, entity: Entity, types: _IdTypes) -> Iterator[None]:
+    """The master data's ids as temporary ENUM types while the typing pass runs, then dropped.
+
+    The unknown-id and fractional-units checks are casts to them, not joins (see _create_typed_rows).
+    """
+    items = "select trim(item_id) as id, coalesce(arg_max(sold_by_weight, _extract_date), false) as by_weight " \
+            "from raw.erp__items where trim(item_id) is not null group by 1"
+    wanted = []
+    if any(c.references == ITEMS_PATH for c in entity.columns):
+        wanted += [(types.items, f"select id from ({items}) order by id"),
+                   (types.unit_items, f"select id from ({items}) where not by_weight order by id")]
+    if any(c.references == LOCATIONS_PATH for c in entity.columns):
+        wanted.append((types.locations, "select distinct trim(location_id) as id from raw.erp__locations "
+                                        "where trim(location_id) is not null order by id"))
+    created: list[str] = []
+    try:
+        for name, ids in wanted:
+            con.execute(f"create temp type {name} as enum ({ids})")
+            created.append(name)
+        yield
+    finally:
+        for name in created:
+            con.execute(f"drop type {name}")
 
 
 def _create_typed_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source) -> None:
@@ -992,9 +996,9 @@ def _insertion_order(con: duckdb.DuckDBPyConnection, preserve: bool) -> Iterator
 
 def _check_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source, stats: _ByteStats) -> _Checked:
     """Number the lines, find repeated keys (`_duplicate_rows`), count, and check conservation."""
-    line_sql, line_join = _line_numbers(con, source, stats)
+    typed_rows, first_level_bad = con.execute("select count(*), count(_problem) from _typed_rows").fetchall()[0]
+    line_sql, line_join = _line_numbers(con, source, stats, typed_rows)
     _find_duplicate_keys(con, entity, line_sql, line_join)
-    typed_rows, first_level_bad = con.execute("select count(*), count(_problem) from _typed").fetchall()[0]
     duplicates = con.execute("select count(*) from _duplicate_rows").fetchall()[0][0]
     quarantined = first_level_bad + duplicates + len(source.structural)
     loaded = typed_rows - first_level_bad - duplicates
@@ -1005,8 +1009,9 @@ def _check_rows(con: duckdb.DuckDBPyConnection, entity: Entity, source: _Source,
     return _Checked(loaded, quarantined, line_sql, line_join, duplicates)
 
 
-def _line_numbers(con: duckdb.DuckDBPyConnection, source: _Source, stats: _ByteStats) -> tuple[str, str]:
-    """SQL giving each `_typed t` row its line number, and the join it needs.
+def _line_numbers(con: duckdb.DuckDBPyConnection, source: _Source, stats: _ByteStats,
+                  typed_rows: int) -> tuple[str, str]:
+    """SQL giving each of the `typed_rows` rows of `_typed t` its line number, and the join it needs.
 
     Parquet and JSON Lines know their row's position already. A CSV file where every line is
     one record (no quote character, no blank line) numbers good rows from their ordinal, shifted
@@ -1016,7 +1021,6 @@ def _line_numbers(con: duckdb.DuckDBPyConnection, source: _Source, stats: _ByteS
     """
     if source.format != "csv":
         return "t._ord", ""
-    typed_rows = con.execute("select count(*) from _typed").fetchall()[0][0]
     rows_if_lines_are_records = max(stats.physical_lines - 1 - len(source.csv_blank_rejects), 0)
     # Fewer rows than lines: a blank line, or a record the reader lost. The csv module tells them apart.
     if stats.lines_are_records and typed_rows + len(source.structural) == rows_if_lines_are_records:

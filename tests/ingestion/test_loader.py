@@ -286,10 +286,9 @@ def test_every_entity_types_its_rows_in_an_order_keeping_pass(tmp_path: Path) ->
     for entity in ENTITIES:
         path = write(tmp_path / f"{entity.name}.csv", ",".join(entity.column_names) + "\n")
         source = loader._read_csv(con, path, entity)
-        for name in (source.id_types.items, source.id_types.unit_items, source.id_types.locations):
-            con.execute(f"create temp type {name} as enum ('a')")
-        plan = " ".join(str(v) for row in con.execute(
-            "explain " + loader._typed_table_sql(entity, source), source.params).fetchall() for v in row)
+        with loader._master_id_types(con, entity, source.id_types):
+            plan = " ".join(str(v) for row in con.execute(
+                "explain " + loader._typed_table_sql(entity, source), source.params).fetchall() for v in row)
         assert "Batch Create Table As" in plan, entity.path
         assert "Join" not in plan, entity.path
 
